@@ -1,0 +1,104 @@
+"""The composition root: read settings, build the engine, bank, core and adapters, run them together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol, TextIO
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import bank, db
+from bot.core import PrepBot, utc_now
+from bot.ports import ChatPort, ChatRouter
+from bot.scheduler import TickScheduler
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PLATFORMS = ("slack", "discord", "console")
+
+
+class Adapter(Protocol):
+    """A platform adapter: a `ChatPort` for the core, and a `run` that serves the platform until stopped."""
+
+    platform: str
+
+    @property
+    def port(self) -> ChatPort: ...
+
+    async def run(self, core: PrepBot) -> None: ...
+
+
+class StartupError(Exception):
+    """prepbot cannot start; the message says why and what to change."""
+
+
+async def prepare_database(settings: Settings, engine: AsyncEngine) -> bank.SyncReport:
+    """Migrate to head and sync the question bank; a bad bank changes nothing."""
+    tracks = bank.load_bank(settings.question_bank_dir)
+    await db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    async with sessions() as session, session.begin():
+        report = await bank.sync(session, tracks, utc_now())
+    logger.info("question bank synced: %s added, %s updated, %s retired, %s unchanged",
+                report.added, report.updated, report.retired, report.unchanged)
+    return report
+
+
+def choose_platforms(settings: Settings, requested: str | None) -> list[str]:
+    if requested is not None:
+        if requested == "slack" and not settings.slack_configured:
+            raise StartupError("--platform slack needs SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).")
+        if requested == "discord" and not settings.discord_configured:
+            raise StartupError("--platform discord needs DISCORD_TOKEN.")
+        return [requested]
+    chosen = [p for p, on in (("slack", settings.slack_configured), ("discord", settings.discord_configured)) if on]
+    return chosen or ["console"]
+
+
+def build_adapter(platform: str, settings: Settings, stdin: TextIO, stdout: TextIO) -> Adapter:
+    # Imported here so that a process serving one platform never loads the others' libraries.
+    if platform == "console":
+        from adapters.console import ConsoleAdapter
+
+        return ConsoleAdapter(stdin, stdout)
+    if platform == "slack":
+        from adapters.slack import SlackAdapter  # type: ignore[import-not-found]
+
+        return SlackAdapter(settings)  # type: ignore[no-any-return]
+    if platform == "discord":
+        from adapters.discord import DiscordAdapter  # type: ignore[import-not-found]
+
+        return DiscordAdapter(settings)  # type: ignore[no-any-return]
+    raise StartupError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}")
+
+
+async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdout: TextIO) -> None:
+    """Serve the given platforms until one adapter stops (the console at end of input) or we are cancelled."""
+    engine = db.create_engine(settings.database_url)
+    scheduler: TickScheduler | None = None
+    try:
+        await prepare_database(settings, engine)
+        adapters = [build_adapter(platform, settings, stdin, stdout) for platform in platforms]
+        router = ChatRouter({adapter.platform: adapter.port for adapter in adapters})
+        core = PrepBot(
+            db.session_factory(engine), router, organizers=settings.organizers, lateness=settings.lateness,
+            default_track=settings.default_track,
+        )
+        scheduler = TickScheduler(core, settings.tick_seconds)
+        scheduler.start()
+        tasks = [asyncio.create_task(adapter.run(core), name=f"adapter-{adapter.platform}") for adapter in adapters]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise an adapter's failure
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+        await engine.dispose()

@@ -1,0 +1,101 @@
+"""The `prepbot` command line: run the bot, migrate the database, check the question bank."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from bot import app, bank, db
+from bot.settings import Settings, SettingsError
+
+logger = logging.getLogger("prepbot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prepbot", description="Daily interview practice for Slack, Discord and the terminal.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bot (the console adapter when no platform credentials are set)")
+    run.add_argument("--platform", choices=app.PLATFORMS, help="run only this adapter")
+
+    database = commands.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = database.add_parser("upgrade", help="apply migrations (to head by default)")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    downgrade = database.add_parser("downgrade", help="revert migrations to a revision (base reverts all)")
+    downgrade.add_argument("revision")
+
+    bank_commands = commands.add_parser("bank", help="the question bank").add_subparsers(dest="bank_command", required=True, metavar="ACTION")
+    validate = bank_commands.add_parser("validate", help="check track files and report every problem")
+    validate.add_argument("paths", nargs="*", type=Path, help="track files or folders (default: QUESTION_BANK_DIR)")
+    bank_commands.add_parser("list", help="list the tracks and their question counts")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    load_dotenv(Path.cwd() / ".env", override=False)
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "WARNING" if _console_run(arguments) else "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+        return asyncio.run(_dispatch(arguments, settings))
+    except (SettingsError, app.StartupError) as error:
+        print(f"prepbot: {error}", file=sys.stderr)
+        return 2
+    except bank.BankError as error:
+        print(f"prepbot: {error}\nNothing was changed.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _console_run(arguments: argparse.Namespace) -> bool:
+    return arguments.command == "run" and arguments.platform in (None, "console") and not (
+        os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("DISCORD_TOKEN"))
+
+
+async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
+    match arguments.command:
+        case "run":
+            platforms = app.choose_platforms(settings, arguments.platform)
+            logger.info("starting prepbot with %s", ", ".join(platforms))
+            await app.run(settings, platforms, sys.stdin, sys.stdout)
+            return 0
+        case "db":
+            engine = db.create_engine(settings.database_url)
+            try:
+                if arguments.db_command == "upgrade":
+                    await db.upgrade(engine, arguments.revision)
+                else:
+                    await db.downgrade(engine, arguments.revision)
+            finally:
+                await engine.dispose()
+            print(f"database {arguments.db_command}d to {arguments.revision}")
+            return 0
+        case "bank" if arguments.bank_command == "validate":
+            paths = arguments.paths or [settings.question_bank_dir]
+            problems = bank.validate(paths)
+            for problem in problems:
+                print(problem)
+            if problems:
+                print(f"{len(problems)} problem(s) found.", file=sys.stderr)
+                return 1
+            print(f"OK: {', '.join(str(p) for p in paths)} is valid.")
+            return 0
+        case "bank":
+            for track in bank.load_bank(settings.question_bank_dir).values():
+                print(f"{track.id}: {track.title} — {len(track.questions)} questions in {len(track.categories)} categories")
+                for category in track.categories:
+                    count = sum(1 for q in track.questions if q.category == category.id)
+                    print(f"  {category.id}: {category.name} ({count} questions, {len(category.probes)} probes)")
+            return 0
+    raise AssertionError(arguments.command)

@@ -1,0 +1,158 @@
+"""The core: takes neutral events in, applies the product's rules, and acts through the `ChatPort`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import answers, commands, drills, models, views
+from bot.actions import PostPrivately, Reply
+from bot.events import (
+    AnswerDeleted,
+    AnswerEdited,
+    AnswerPosted,
+    CommandInvoked,
+    DrillRequested,
+    Event,
+    ReactionAdded,
+    ReactionRemoved,
+)
+from bot.messages import Message
+from bot.ports import ChatPort
+from bot.posting import Outcome, Poster, PostResult
+from bot.refs import ChannelRef, MessageRef
+from bot.store import find_channel_id, insert_ignoring_conflicts, latest_prompt
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PrepBot:
+    """The application service every adapter talks to.
+
+    `handle` applies one event exactly once (its id is written to the inbox in the same
+    transaction as its effects) and returns the reply for commands and drills; `tick` posts
+    whatever is due.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        chat: ChatPort,
+        *,
+        organizers: frozenset[str] = frozenset(),
+        lateness: timedelta = timedelta(hours=3),
+        default_track: str = "ops-manager-trust-safety",
+        clock: Clock = utc_now,
+    ) -> None:
+        self._sessions = sessions
+        self._chat = chat
+        self._organizers = organizers
+        self._default_track = default_track
+        self._clock = clock
+        self._lateness = lateness
+        self.poster = Poster(sessions, chat, clock, lateness)
+
+    async def tick(self) -> list[PostResult]:
+        """Post every prompt that is due now."""
+        return await self.poster.tick()
+
+    async def handle(self, event: Event) -> Reply | None:
+        """Apply one event; a redelivered event id changes nothing and gets no reply."""
+        now = self._clock()
+        note: PostPrivately | None = None
+        async with self._sessions() as session, session.begin():
+            if not await self._first_delivery(session, event, now):
+                logger.debug("ignoring redelivered event %s", event.event_id)
+                return None
+            match event:
+                case CommandInvoked():
+                    result = await commands.run(commands.Context(
+                        session, event, now, self._is_organizer(event), self._default_track))
+                case DrillRequested():
+                    drilled = await drills.drill(session, event, self._default_track, now)
+                    return Reply(drilled.message, private=not drilled.public)
+                case AnswerPosted() | AnswerEdited():
+                    note = await self._note_for_author(session, event, await answers.record_answer(session, event, now))
+                case AnswerDeleted():
+                    await answers.withdraw_answer(session, event)
+                case ReactionAdded() | ReactionRemoved():
+                    await answers.record_reaction(session, event, now)
+        if isinstance(event, CommandInvoked):
+            return Reply(await self._post_now(result.channel_id) if isinstance(result, commands.PostNow) else result)
+        if note is not None:
+            await self._send_quietly(note)
+        return None
+
+    async def is_set_up(self, channel: ChannelRef) -> bool:
+        """Whether the channel has a practice schedule."""
+        async with self._sessions() as session:
+            return await find_channel_id(session, channel) is not None
+
+    async def current_prompt(self, channel: ChannelRef) -> tuple[MessageRef, Message] | None:
+        """The channel's latest posted prompt and how it reads, e.g. to show it again after a restart."""
+        async with self._sessions() as session:
+            channel_id = await find_channel_id(session, channel)
+            prompt = await latest_prompt(session, channel_id) if channel_id is not None else None
+            if prompt is None or prompt.message_id is None:
+                return None
+            return MessageRef(channel, prompt.message_id), await views.prompt_message(session, prompt)
+
+    def _is_organizer(self, event: CommandInvoked) -> bool:
+        return event.user_is_admin or event.user.id in self._organizers
+
+    async def _first_delivery(self, session: AsyncSession, event: Event, now: datetime) -> bool:
+        inserted = await session.scalar(insert_ignoring_conflicts(
+            session, models.InboxEvent, event_id=event.event_id, kind=type(event).__name__, received_at=now,
+        ).returning(models.InboxEvent.event_id))
+        return inserted is not None
+
+    async def _note_for_author(
+        self, session: AsyncSession, event: AnswerPosted | AnswerEdited, outcome: answers.AnswerRecorded | answers.AnswerTooLong | None,
+    ) -> PostPrivately | None:
+        """What to tell an answer's author privately: the rubric after a first answer, or why it was refused."""
+        if event.author is None:
+            return None
+        channel = event.message.channel
+        if isinstance(outcome, answers.AnswerTooLong):
+            return PostPrivately(channel, event.author, Message.text(
+                f"Your answer is {outcome.length:,} characters; answers can be at most {answers.MAX_ANSWER_CHARS:,}. "
+                "It was not recorded: shorten it by editing the message and it will count."))
+        if isinstance(outcome, answers.AnswerRecorded) and outcome.first_for_member:
+            question = await session.get_one(models.Question, outcome.question_id)
+            return PostPrivately(channel, event.author, views.rubric_message(
+                question, heading="Thanks for answering. Compare your answer with the rubric:"))
+        return None
+
+    async def _send_quietly(self, action: PostPrivately) -> None:
+        try:
+            await self._chat.perform(action)
+        except Exception:
+            logger.warning("could not send a private note in %s", action.channel, exc_info=True)
+
+    async def _post_now(self, channel_id: int) -> Message:
+        now = self._clock()
+        async with self._sessions() as session:
+            channel = await session.get_one(models.Channel, channel_id)
+        today = now.astimezone(ZoneInfo(channel.timezone)).date()
+        result = await self.poster.post(channel, today)
+        match result.outcome:
+            case Outcome.POSTED | Outcome.RECONCILED:
+                return Message.text(f"Posted today's question ({today:%a %d %b}).")
+            case Outcome.ALREADY_DONE:
+                return Message.text(f"Today's question ({today:%a %d %b}) is already up or was skipped; the next one follows the schedule.")
+            case Outcome.IN_FLIGHT:
+                return Message.text("Today's question is being posted right now.")
+            case Outcome.NO_QUESTION:
+                return Message.text(f"The track `{channel.track}` has no active questions. Check the question bank.")
+            case _:
+                return Message.text("Posting failed; it will be retried automatically. Check the bot's logs for why.")

@@ -1,0 +1,47 @@
+"""The one port through which the core asks a platform to act."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from bot.actions import Action, action_channel
+from bot.refs import ChannelRef, MessageRef
+
+
+class ChatPort(Protocol):
+    """What the core needs from a chat platform."""
+
+    async def perform(self, action: Action) -> MessageRef | None:
+        """Carry out `action`; return the message it created, if it created one."""
+        ...
+
+    async def find_prompt(self, channel: ChannelRef, marker: str, since: datetime) -> MessageRef | None:
+        """Find a prompt posted with `marker` at or after `since`, for reconciling an unknown outcome."""
+        ...
+
+
+class ChatRouter:
+    """A `ChatPort` that hands each action to the port of its platform."""
+
+    def __init__(self, ports: dict[str, ChatPort] | None = None) -> None:
+        self._ports: dict[str, ChatPort] = dict(ports or {})
+
+    def register(self, platform: str, port: ChatPort) -> None:
+        self._ports[platform] = port
+
+    @property
+    def platforms(self) -> frozenset[str]:
+        return frozenset(self._ports)
+
+    async def perform(self, action: Action) -> MessageRef | None:
+        return await self._port(action_channel(action).workspace.platform).perform(action)
+
+    async def find_prompt(self, channel: ChannelRef, marker: str, since: datetime) -> MessageRef | None:
+        return await self._port(channel.workspace.platform).find_prompt(channel, marker, since)
+
+    def _port(self, platform: str) -> ChatPort:
+        try:
+            return self._ports[platform]
+        except KeyError:
+            raise LookupError(f"no adapter is running for platform {platform!r}") from None
