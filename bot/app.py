@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, TextIO
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import bank, db
 from bot.core import PrepBot, utc_now
@@ -58,7 +58,9 @@ def choose_platforms(settings: Settings, requested: str | None) -> list[str]:
     return chosen or ["console"]
 
 
-def build_adapter(platform: str, settings: Settings, stdin: TextIO, stdout: TextIO) -> Adapter:
+def build_adapter(
+    platform: str, settings: Settings, sessions: async_sessionmaker[AsyncSession], stdin: TextIO, stdout: TextIO,
+) -> Adapter:
     # Imported here so that a process serving one platform never loads the others' libraries.
     if platform == "console":
         from adapters.console import ConsoleAdapter
@@ -67,11 +69,11 @@ def build_adapter(platform: str, settings: Settings, stdin: TextIO, stdout: Text
     if platform == "slack":
         from adapters.slack import SlackAdapter  # type: ignore[import-not-found]
 
-        return SlackAdapter(settings)  # type: ignore[no-any-return]
+        return SlackAdapter(settings, sessions)  # type: ignore[no-any-return]
     if platform == "discord":
         from adapters.discord import DiscordAdapter  # type: ignore[import-not-found]
 
-        return DiscordAdapter(settings)  # type: ignore[no-any-return]
+        return DiscordAdapter(settings, sessions)  # type: ignore[no-any-return]
     raise StartupError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}")
 
 
@@ -81,10 +83,11 @@ async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdou
     scheduler: TickScheduler | None = None
     try:
         await prepare_database(settings, engine)
-        adapters = [build_adapter(platform, settings, stdin, stdout) for platform in platforms]
+        sessions = db.session_factory(engine)
+        adapters = [build_adapter(platform, settings, sessions, stdin, stdout) for platform in platforms]
         router = ChatRouter({adapter.platform: adapter.port for adapter in adapters})
         core = PrepBot(
-            db.session_factory(engine), router, organizers=settings.organizers, lateness=settings.lateness,
+            sessions, router, organizers=settings.organizers, lateness=settings.lateness,
             default_track=settings.default_track,
         )
         scheduler = TickScheduler(core, settings.tick_seconds)

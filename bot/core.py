@@ -24,8 +24,8 @@ from bot.events import (
 from bot.messages import Message
 from bot.ports import ChatPort
 from bot.posting import Outcome, Poster, PostResult
-from bot.refs import ChannelRef, MessageRef
-from bot.store import find_channel_id, insert_ignoring_conflicts, latest_prompt
+from bot.refs import ChannelRef, MessageRef, UserRef
+from bot.store import find_channel_id, insert_ignoring_conflicts, latest_prompt, member_id
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,14 @@ class PrepBot:
         if note is not None:
             await self._send_quietly(note)
         return None
+
+    async def note_member(self, user: UserRef, *, is_bot: bool) -> None:
+        """Record what an adapter learned about a member later (e.g. that a rater is a bot).
+
+        Bot ratings are filtered when tallies are read, so learning this after the fact is enough.
+        """
+        async with self._sessions() as session, session.begin():
+            await member_id(session, user, self._clock(), is_bot=is_bot)
 
     async def is_set_up(self, channel: ChannelRef) -> bool:
         """Whether the channel has a practice schedule."""

@@ -31,9 +31,14 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    slack_state_secret: str | None = field(default=None, repr=False)
     discord_token: str | None = field(default=None, repr=False)
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
+    discord_shard_count: int | None = None
+    discord_dev_guild: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,14 +75,24 @@ class Settings:
             slack_signing_secret=text("SLACK_SIGNING_SECRET"),
             slack_app_token=text("SLACK_APP_TOKEN"),
             slack_api_url=text("SLACK_API_URL"),
+            slack_client_id=text("SLACK_CLIENT_ID"),
+            slack_client_secret=text("SLACK_CLIENT_SECRET"),
+            slack_state_secret=text("SLACK_STATE_SECRET"),
             discord_token=text("DISCORD_TOKEN"),
             discord_api_url=text("DISCORD_API_URL"),
             discord_gateway_url=text("DISCORD_GATEWAY_URL"),
+            discord_shard_count=int(number("DISCORD_SHARD_COUNT", 0, 0)) or None,
+            discord_dev_guild=text("DISCORD_DEV_GUILD"),
         )
 
     @property
+    def slack_oauth_configured(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret and self.slack_signing_secret)
+
+    @property
     def slack_configured(self) -> bool:
-        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+        single = self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token)
+        return bool(single or self.slack_oauth_configured)
 
     @property
     def discord_configured(self) -> bool:
