@@ -103,5 +103,5 @@ async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdou
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         if scheduler is not None:
-            scheduler.shutdown()
+            await scheduler.shutdown()
         await engine.dispose()

@@ -242,3 +242,35 @@ class InboxEvent(Base):
     event_id: Mapped[str] = mapped_column(String(160), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime]
+
+
+class Installation(Base):
+    """A platform app installed into a workspace by OAuth: the bot token it was granted and by whom.
+
+    `enterprise_id` is empty rather than NULL when there is none, so the unique key holds on every backend.
+    """
+
+    __tablename__ = "installations"
+    __table_args__ = (UniqueConstraint("platform", "enterprise_id", "workspace_external_id"),)
+
+    id: Mapped[int] = _id()
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace_external_id: Mapped[str] = mapped_column(String(64))
+    enterprise_id: Mapped[str] = mapped_column(String(64), default="")
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    app_id: Mapped[str | None] = mapped_column(String(64))
+    bot_token: Mapped[str] = mapped_column(Text)
+    bot_id: Mapped[str | None] = mapped_column(String(64))
+    bot_user_id: Mapped[str | None] = mapped_column(String(64))
+    installer_user_id: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    installed_at: Mapped[datetime]
+
+
+class OAuthState(Base):
+    """An OAuth `state` handed out for an install, kept as a keyed digest and consumed once before it expires."""
+
+    __tablename__ = "oauth_states"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import models
 
-# Bayesian average: every member starts with PRIOR_WEIGHT imaginary ratings at the channel's mean,
-# so a single 5 cannot outrank a long run of 4.8s.
+# Bayesian average: every member starts with PRIOR_WEIGHT imaginary ratings at the middle of the
+# scale, so a single 5 cannot outrank a long run of 4.8s. (The channel's own mean is no good as
+# the prior: in a generous channel it is itself near 5, and one 5 wins again.)
 PRIOR_WEIGHT = 5
-DEFAULT_PRIOR_MEAN = 3.0
+PRIOR_MEAN = 3.0
 
 Rater = models.Member.__table__.alias("rater")
 
@@ -53,8 +54,8 @@ class Standing:
     answers: int
 
 
-def bayesian(total: float, count: int, prior_mean: float) -> float:
-    return (PRIOR_WEIGHT * prior_mean + total) / (PRIOR_WEIGHT + count)
+def bayesian(total: float, count: int) -> float:
+    return (PRIOR_WEIGHT * PRIOR_MEAN + total) / (PRIOR_WEIGHT + count)
 
 
 async def leaderboard(session: AsyncSession, channel_id: int, since: datetime | None) -> list[Standing]:
@@ -69,13 +70,11 @@ async def leaderboard(session: AsyncSession, channel_id: int, since: datetime | 
         select(rated.c.member_id, func.count(), func.sum(rated.c.score)).group_by(rated.c.member_id)
     )).all()
     answered = answers.subquery()
-    answer_counts = dict((await session.execute(
-        select(answered.c.member_id, func.count()).group_by(answered.c.member_id))).tuples().all())
-    count_all = sum(count for _, count, _ in per_member)
-    prior = sum(total for _, _, total in per_member) / count_all if count_all else DEFAULT_PRIOR_MEAN
+    answer_counts = {member: count for member, count in await session.execute(
+        select(answered.c.member_id, func.count()).group_by(answered.c.member_id))}
     names = await external_ids(session, [member for member, _, _ in per_member])
     standings = [
-        Standing(names[member], count, total / count, bayesian(total, count, prior), answer_counts.get(member, 0))
+        Standing(names[member], count, total / count, bayesian(total, count), answer_counts.get(member, 0))
         for member, count, total in per_member
     ]
     return sorted(standings, key=lambda s: (-s.score, -s.ratings, s.member_external_id))
@@ -85,7 +84,7 @@ async def external_ids(session: AsyncSession, member_ids: list[int]) -> dict[int
     if not member_ids:
         return {}
     rows = await session.execute(select(models.Member.id, models.Member.external_id).where(models.Member.id.in_(member_ids)))
-    return dict(rows.tuples().all())
+    return {member: external for member, external in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +150,14 @@ class Recap:
 
 
 async def recap(session: AsyncSession, prompt_id: int) -> Recap:
-    answers = (await session.execute(select(func.count(), func.count(func.distinct(models.Answer.member_id))).select_from(
-        live_answers().where(models.Answer.prompt_id == prompt_id).subquery()))).one()
+    answered = live_answers().where(models.Answer.prompt_id == prompt_id).subquery()
+    answers = (await session.execute(select(func.count(), func.count(func.distinct(answered.c.member_id))))).one()
     rated = counted_ratings().where(models.Answer.prompt_id == prompt_id).subquery()
     rows = (await session.execute(
         select(rated.c.id, rated.c.member_id, func.count(), func.sum(rated.c.score)).group_by(rated.c.id, rated.c.member_id)
     )).all()
     if not rows:
         return Recap(answers[0], answers[1], None, None, 0)
-    prior = sum(r[3] for r in rows) / sum(r[2] for r in rows)
-    best = max(rows, key=lambda r: (bayesian(r[3], r[2], prior), r[2], -r[0]))
+    best = max(rows, key=lambda r: (bayesian(r[3], r[2]), r[2], -r[0]))
     names = await external_ids(session, [best[1]])
     return Recap(answers[0], answers[1], names[best[1]], best[3] / best[2], best[2])

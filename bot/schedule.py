@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EVERY_DAY = 0b1111111
 MON_FRI = 0b0011111
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_TIME = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 
 
 class ScheduleError(ValueError):

@@ -7,6 +7,7 @@ late tick still runs: what is due is decided by the tick, not by APScheduler's m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -16,12 +17,19 @@ from bot.core import PrepBot
 
 logger = logging.getLogger(__name__)
 
+# A tick in flight at shutdown may finish its sends (each is bounded by the poster's own timeout);
+# past this it is cancelled, which is safe: an unrecorded claim is reconciled by marker on restart.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
 
 class TickScheduler:
+    """Runs `core.tick()` now and every `every_seconds`, and stops cleanly with the process."""
+
     def __init__(self, core: PrepBot, every_seconds: float) -> None:
         self._core = core
         self._every = every_seconds
         self._scheduler: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[object]] = set()
 
     def start(self) -> None:
         """Start ticking now (which also catches up on posts missed while down) and every interval after."""
@@ -32,13 +40,25 @@ class TickScheduler:
         )
         self._scheduler.start()
 
-    def shutdown(self) -> None:
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+    async def shutdown(self) -> None:
+        """Stop scheduling ticks and let one in flight finish, so no database work outlives the engine."""
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        # Paused first: APScheduler's own shutdown cancels a running tick wherever it is.
+        self._scheduler.pause()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=SHUTDOWN_GRACE_SECONDS)
+        self._scheduler.shutdown(wait=False)
 
     async def _tick(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             for result in await self._core.tick():
                 logger.info("tick: %s %s %s", result.channel, result.local_date, result.outcome)
         except Exception:
             logger.exception("the due-post tick failed; it runs again at the next interval")
+        finally:
+            if task is not None:
+                self._running.discard(task)
