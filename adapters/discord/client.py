@@ -1,0 +1,241 @@
+"""The discord.py client: gateway events and interactions in, core events out, replies back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import discord
+import yarl
+
+from adapters.discord import translate
+from adapters.discord.commands import build_tree
+from adapters.discord.threads import ThreadParents
+from bot.actions import Reply
+from bot.core import PrepBot
+from bot.events import Event
+from bot.messages import Message
+
+logger = logging.getLogger(__name__)
+
+ACK_SECONDS = 2.0
+SLOW_COMMANDS = frozenset({"now"})
+RAW_REACTIONS = frozenset({"raw_reaction_add", "raw_reaction_remove"})
+
+
+def intents(*, message_content: bool) -> discord.Intents:
+    """Guilds, guild messages and reactions; message content only when the operator enabled it."""
+    chosen = discord.Intents.none()
+    chosen.guilds = chosen.guild_messages = chosen.guild_reactions = True
+    chosen.message_content = message_content
+    return chosen
+
+
+class PrepClientMixin:
+    """Event handlers shared by the plain and the auto-sharded client.
+
+    Thread events are placed in the thread's parent channel: that is where the core knows the prompt.
+    """
+
+    user: discord.ClientUser | None
+
+    def __init__(
+        self, *, core: PrepBot, threads: ThreadParents, message_content: bool, dev_guild: int | None,
+        gateway_from_rest: bool, **options: Any,
+    ) -> None:
+        super().__init__(  # type: ignore[call-arg]
+            intents=intents(message_content=message_content),
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+            **options,
+        )
+        self.prep = core
+        self.threads = threads
+        self.message_content = message_content
+        self.dev_guild = dev_guild
+        self.became_ready = False
+        self._gateway_from_rest = gateway_from_rest
+        self._bots: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_at = datetime.min.replace(tzinfo=UTC)
+        self.tree = build_tree(self)  # type: ignore[arg-type]
+
+    @property
+    def _client(self) -> discord.Client:
+        return self  # type: ignore[return-value]
+
+    async def setup_hook(self) -> None:
+        if self._gateway_from_rest:
+            # discord.py connects to its default gateway; behind a REST proxy ask it where the gateway is.
+            _, url, _ = await self._client.http.get_bot_gateway()
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        if self.dev_guild is not None:
+            guild = discord.Object(self.dev_guild)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        logger.info("synced %d application commands (%s)", len(synced),
+                    f"guild {self.dev_guild}" if self.dev_guild is not None else "global")
+
+    async def on_ready(self) -> None:
+        self.became_ready = True
+        if self.user is not None:
+            self._bots.add(self.user.id)
+        logger.info("connected to Discord as %s (%s guilds)", self.user, len(self._client.guilds))
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        for channel in (*guild.channels, *guild.threads):
+            self.threads.learn(channel)
+
+    async def on_thread_create(self, thread: discord.Thread) -> None:
+        self.threads.learn(thread)
+
+    async def on_thread_join(self, thread: discord.Thread) -> None:
+        self.threads.learn(thread)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is None or (self.user is not None and message.author.id == self.user.id):
+            return
+        place = await self.place(message.guild.id, message.channel.id)
+        event = translate.answer_posted(message, place, with_text=self.message_content)
+        if event is not None:
+            await self._handle(event)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if payload.guild_id is None or not self.message_content:
+            return  # without the content intent an edit carries nothing prepbot keeps
+        author = payload.data.get("author")
+        if author is not None and self.user is not None and int(author["id"]) == self.user.id:
+            return
+        place = await self.place(payload.guild_id, payload.channel_id)
+        if place.thread is None:
+            return
+        event = translate.answer_edited(payload, place)
+        if event is not None:
+            await self._handle(event)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is None:
+            return
+        place = await self.place(payload.guild_id, payload.channel_id)
+        if place.thread is not None:
+            await self._handle(translate.answer_deleted(payload.message_id, place, self._receipt_time()))
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        # Called synchronously while the gateway message is parsed, so the socket's position is this event's.
+        if event in RAW_REACTIONS and args and isinstance(args[0], discord.RawReactionActionEvent):
+            payload = args[0]
+            self._spawn(self._on_reaction(payload, self._gateway_position(payload.guild_id), self._receipt_time()))
+        super().dispatch(event, *args, **kwargs)  # type: ignore[misc]
+
+    async def _on_reaction(self, payload: discord.RawReactionActionEvent, delivery: str, at: datetime) -> None:
+        if payload.guild_id is None or translate.rating_name(payload.emoji) is None:
+            return
+        if payload.member is not None and payload.member.bot:
+            self._bots.add(payload.user_id)
+        user = self._client.get_user(payload.user_id)
+        is_bot = payload.user_id in self._bots or (user is not None and user.bot)
+        place = await self.place(payload.guild_id, payload.channel_id)
+        event = translate.reaction_changed(payload, place, at, reactor_is_bot=is_bot, delivery=delivery)
+        if event is not None:
+            await self._handle(event)
+
+    async def place(self, guild_id: int, channel_id: int) -> translate.Place:
+        parent = await self.threads.parent_of(self._client, channel_id)
+        if parent is None:
+            return translate.Place(guild_id, channel_id)
+        return translate.Place(guild_id, parent, thread_id=channel_id)
+
+    async def interaction_place(self, interaction: discord.Interaction) -> translate.Place | None:
+        if interaction.guild_id is None or interaction.channel_id is None:
+            return None
+        if interaction.channel is not None:
+            self.threads.learn(interaction.channel)
+        return await self.place(interaction.guild_id, interaction.channel_id)
+
+    async def command(self, interaction: discord.Interaction, subcommand: str, *options: object | None) -> None:
+        """Run `/prep <subcommand>` (or `/prep-admin …`) and answer the interaction."""
+        place = await self.interaction_place(interaction)
+        if place is None:
+            await interaction.response.send_message("prepbot's commands work in a server's channels.", ephemeral=True)
+            return
+        permissions = interaction.permissions
+        event = translate.command_invoked(
+            interaction.id, place, interaction.user.id, interaction.user.display_name,
+            translate.command_text(subcommand, options),
+            is_admin=permissions.manage_guild or permissions.administrator)
+        decorate: Callable[[Message], Message] = (
+            (lambda m: translate.with_help_notes(m, message_content=self.message_content))
+            if subcommand == "help" else (lambda m: m))
+        await self._answer(interaction, self.prep.handle(event), defer=subcommand in SLOW_COMMANDS,
+                           ephemeral=True, decorate=decorate)
+
+    async def drill(self, interaction: discord.Interaction, topic: str | None) -> None:
+        """`/drill [topic]`: in a prompt's thread, the next follow-up, shown in the thread."""
+        place = await self.interaction_place(interaction)
+        if place is None:
+            await interaction.response.send_message("/drill works in a server's channels.", ephemeral=True)
+            return
+        event = translate.drill_requested(interaction.id, place, interaction.user.id, interaction.user.display_name, topic)
+        await self._answer(interaction, self.prep.handle(event), defer=False, ephemeral=place.thread is None,
+                           decorate=lambda m: m)
+
+    async def _answer(
+        self, interaction: discord.Interaction, work: Awaitable[Reply | None], *, defer: bool, ephemeral: bool,
+        decorate: Callable[[Message], Message],
+    ) -> None:
+        """Reply within Discord's 3 s: directly when the core is quick, else defer and follow up."""
+        task = asyncio.ensure_future(work)
+        if not defer:
+            await asyncio.wait({task}, timeout=ACK_SECONDS)
+        if not task.done():
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        try:
+            reply = await task
+        except Exception:
+            logger.exception("handling interaction %s failed", interaction.id)
+            reply = Reply(Message.text("Something went wrong on prepbot's side; nothing was changed. Try again shortly."))
+        if reply is None:
+            reply = Reply(Message.text("That request was already handled."))
+        embed = translate.render(decorate(reply.message))
+        if interaction.response.is_done():
+            await interaction.followup.send(embed=embed, ephemeral=reply.private)
+        else:
+            await interaction.response.send_message(embed=embed, ephemeral=reply.private)
+
+    async def _handle(self, event: Event) -> None:
+        try:
+            await self.prep.handle(event)
+        except Exception:
+            logger.exception("could not apply %s", event.event_id)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _gateway_position(self, guild_id: int | None) -> str:
+        try:
+            ws = self._client._get_websocket(guild_id)  # noqa: SLF001 - the only place discord.py keeps the sequence
+            if ws is not None and ws.session_id and ws.sequence is not None:
+                return f"{ws.session_id}:{ws.sequence}"
+        except Exception:  # an internal that moved: fall back to the receipt time, still unique per delivery
+            logger.debug("no gateway position available", exc_info=True)
+        return f"t{self._receipt_time().timestamp():.6f}"
+
+    def _receipt_time(self) -> datetime:
+        # Strictly increasing, so reactions keep the order the gateway delivered them in.
+        self._last_at = max(datetime.now(UTC), self._last_at + timedelta(microseconds=1))
+        return self._last_at
+
+
+class PrepClient(PrepClientMixin, discord.Client):
+    """One gateway connection."""
+
+
+class ShardedPrepClient(PrepClientMixin, discord.AutoShardedClient):
+    """One process owning several shards (DISCORD_SHARD_COUNT)."""

@@ -1,0 +1,92 @@
+"""The Discord `ChatPort`: posts prompts with a nonce and a thread, replies in threads, and DMs members."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import discord
+
+from adapters.discord import translate
+from adapters.discord.threads import ThreadParents
+from bot.actions import Action, PostPrivately, PostPrompt, PostReply
+from bot.refs import ChannelRef, MessageRef
+
+logger = logging.getLogger(__name__)
+
+THREAD_ARCHIVE_MINUTES = 1440
+THREAD_ALREADY_EXISTS = 160004
+CANNOT_DM_USER = 50007
+HISTORY_LIMIT = 100
+
+
+class DiscordChat:
+    """Carries out the core's actions through a discord.py client (set once the client exists)."""
+
+    def __init__(self, threads: ThreadParents) -> None:
+        self._client: discord.Client | None = None
+        self._threads = threads
+
+    def attach(self, client: discord.Client | None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> discord.Client:
+        if self._client is None:
+            raise RuntimeError("the Discord client is not connected yet")
+        return self._client
+
+    async def perform(self, action: Action) -> MessageRef | None:
+        match action:
+            case PostPrompt():
+                return await self._post_prompt(action)
+            case PostReply():
+                thread = self.client.get_partial_messageable(int(action.thread.id), guild_id=_guild_id(action.thread.channel))
+                sent = await thread.send(embed=translate.render(action.message))
+                return MessageRef(action.thread.channel, str(sent.id))
+            case PostPrivately():
+                await self._send_privately(action)
+                return None
+
+    async def find_prompt(self, channel: ChannelRef, marker: str, since: datetime) -> MessageRef | None:
+        """Look through the channel's messages since `since` for the bot's prompt carrying `marker`."""
+        client = self.client
+        messageable = client.get_partial_messageable(int(channel.id), guild_id=_guild_id(channel))
+        after = discord.Object(discord.utils.time_snowflake(since))
+        async for message in messageable.history(after=after, limit=HISTORY_LIMIT, oldest_first=True):
+            if client.user is not None and message.author.id == client.user.id and translate.has_marker(message, marker):
+                await self._open_thread(int(channel.id), message.id, translate.thread_name_of(message))
+                return MessageRef(channel, str(message.id))
+        return None
+
+    async def _post_prompt(self, action: PostPrompt) -> MessageRef:
+        channel_id = int(action.channel.id)
+        messageable = self.client.get_partial_messageable(channel_id, guild_id=_guild_id(action.channel))
+        # enforce_nonce: a retried send with the same nonce returns the first message instead of a second one.
+        sent = await messageable.send(
+            embed=translate.render(action.message, marker=action.marker),
+            nonce=translate.nonce_for(action.marker), enforce_nonce=True)
+        await self._open_thread(channel_id, sent.id, translate.thread_name(action.message))
+        return MessageRef(action.channel, str(sent.id))
+
+    async def _open_thread(self, channel_id: int, message_id: int, name: str) -> None:
+        try:
+            await self.client.http.start_thread_with_message(
+                channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+        except discord.HTTPException as error:
+            if error.code != THREAD_ALREADY_EXISTS:
+                raise
+        self._threads.remember(message_id, channel_id)
+
+    async def _send_privately(self, action: PostPrivately) -> None:
+        try:
+            dm = await self.client.create_dm(discord.Object(int(action.user.id)))
+            await dm.send(embed=translate.render(action.message))
+        except discord.Forbidden as error:
+            if error.code != CANNOT_DM_USER:
+                raise
+            logger.info("member %s does not accept DMs; skipped a private message", action.user.id)
+
+
+def _guild_id(channel: ChannelRef) -> int:
+    return int(channel.workspace.id)

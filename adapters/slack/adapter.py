@@ -1,0 +1,318 @@
+"""The Slack adapter: bolt's `AsyncApp` over HTTP or Socket Mode, acknowledging first and handing events to the core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.slack import translate
+from adapters.slack.http import build_web_app
+from adapters.slack.manifest import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
+from adapters.slack.oauth import SqlInstallationStore, SqlOAuthStateStore
+from adapters.slack.port import Pacer, SlackChat
+from bot.actions import PostReply, Reply
+from bot.app import StartupError
+from bot.core import Clock, PrepBot, utc_now
+from bot.events import DrillRequested, Event, ReactionAdded, ReactionRemoved
+from bot.messages import Message
+from bot.refs import ChannelRef, MessageRef, UserRef
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SLACK_API_URL = "https://slack.com/api/"
+FAILED = Message.text("Sorry, prepbot could not do that just now. Please try again in a moment.")
+USER_INFO_SECONDS = 60.0
+MAX_CACHED_USERS = 10_000
+TEAM_CLIENT_SECONDS = 300.0
+
+
+class SlackAdapter:
+    """Serves one Slack app (single workspace by token, or many by OAuth) until cancelled."""
+
+    platform = "slack"
+
+    def __init__(
+        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *,
+        clock: Clock = utc_now, pace_seconds: float = 1.0,
+    ) -> None:
+        if not settings.slack_configured:
+            raise StartupError("Slack needs SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN "
+                               "(Socket Mode), or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET (OAuth).")
+        self._settings = settings
+        self._socket_mode = bool(settings.slack_app_token)
+        if not self._socket_mode and not settings.slack_signing_secret:
+            raise StartupError("Slack HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode).")
+        self._installations = SqlInstallationStore(sessions) if settings.slack_oauth_configured else None
+        if self._installations is not None and not settings.slack_state_secret:
+            raise StartupError("Slack OAuth installs need SLACK_STATE_SECRET (any long random string).")
+        self._sessions = sessions
+        self._clock = clock
+        self._api_url = settings.slack_api_url or SLACK_API_URL
+        self._client = self._new_client(None if self._installations is not None else settings.slack_bot_token)
+        self._team_clients: dict[str, tuple[float, AsyncWebClient]] = {}
+        self._chat = SlackChat(self._client_for, Pacer(pace_seconds))
+        self._users: dict[tuple[str, str], tuple[float, Mapping[str, Any]]] = {}
+        self._bots: dict[tuple[str, str], bool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready = asyncio.Event()
+        self._core: PrepBot | None = None
+        self.http_port: int | None = None
+
+    @property
+    def port(self) -> SlackChat:
+        return self._chat
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the adapter serves requests (HTTP bound, or the Socket Mode connection open)."""
+        return self._ready
+
+    async def run(self, core: PrepBot) -> None:
+        self._core = core
+        app = self._build_app()
+        runner = web.AppRunner(build_web_app(app, self._ready, serve_events=not self._socket_mode), access_log=None)
+        await runner.setup()
+        socket: AsyncSocketModeHandler | None = None
+        try:
+            if self._installations is None:
+                await self._check_token()
+            site = web.TCPSite(runner, self._settings.host, self._settings.port)
+            await site.start()
+            self.http_port = _bound_port(runner)
+            if self._socket_mode:
+                socket = _AcknowledgingSocketModeHandler(app, self._settings.slack_app_token, web_client=self._client)
+                await socket.connect_async()
+            self._ready.set()
+            logger.info("Slack adapter ready: %s, HTTP on %s:%s", "Socket Mode" if self._socket_mode else "HTTP mode",
+                        self._settings.host, self.http_port)
+            await asyncio.Event().wait()
+        finally:
+            self._ready.clear()
+            if socket is not None:
+                await socket.close_async()
+            await self.drain()
+            await runner.cleanup()
+
+    async def drain(self) -> None:
+        """Wait for the work started after acknowledgements (replies, member lookups) to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ---- bolt ------------------------------------------------------------------------------------
+
+    def _build_app(self) -> AsyncApp:
+        settings = self._settings
+        oauth_settings = None
+        if self._installations is not None:
+            assert settings.slack_state_secret is not None
+            oauth_settings = AsyncOAuthSettings(
+                client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=list(BOT_SCOPES),
+                installation_store=self._installations, install_path=INSTALL_PATH, redirect_uri_path=REDIRECT_PATH,
+                state_store=SqlOAuthStateStore(self._sessions, settings.slack_state_secret),
+            )
+        app = AsyncApp(
+            client=self._client,
+            signing_secret=settings.slack_signing_secret or "",
+            # Listeners run before the response goes back, so an event is durable (in the core's inbox) before its ack;
+            # slow work (commands, replies) is started as a task after an explicit ack instead.
+            process_before_response=True,
+            request_verification_enabled=not self._socket_mode,
+            oauth_settings=oauth_settings,
+            logger=logging.getLogger("adapters.slack.bolt"),
+        )
+        for name in ("message", "reaction_added", "reaction_removed", "app_mention"):
+            app.event(name)(self._on_event)
+        app.event(re.compile(".*"))(self._on_other_event)
+        app.command("/prep")(self._on_command)
+        app.command("/drill")(self._on_command)
+        app.shortcut(translate.DRILL_CALLBACK_ID)(self._on_shortcut)
+        return app
+
+    async def _on_event(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        event = translate.event_from_callback(body, context.bot_user_id)
+        reply = await self._handle(event) if event is not None else None
+        await ack()
+        if isinstance(event, ReactionAdded | ReactionRemoved):
+            key = (event.reactor.workspace.id, event.reactor.id)
+            if key not in self._bots:
+                self._spawn(self._note_if_bot(context.client, event.reactor))
+        elif isinstance(event, DrillRequested) and reply is not None:
+            self._spawn(self._deliver(reply, event.channel, event.user, event.thread, None))
+
+    async def _on_other_event(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        self._spawn(self._run_command(dict(command), context.client))
+
+    async def _on_shortcut(self, ack: AsyncAck, shortcut: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._run_shortcut(dict(shortcut)))
+
+    # ---- after the ack ---------------------------------------------------------------------------
+
+    async def _run_command(self, command: dict[str, Any], client: AsyncWebClient | None) -> None:
+        at = self._clock()
+        is_admin = False
+        if command.get("command") == "/prep" and client is not None:
+            user = await self._user_info(client, str(command.get("team_id")), str(command.get("user_id")))
+            is_admin = bool(user and (user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")))
+        event = translate.command_event(command, at, user_is_admin=is_admin)
+        if event is None:
+            logger.warning("ignoring a slash command without team, channel, user or trigger id")
+            return
+        await self._answer(event, event.channel, event.user, None, command.get("response_url"))
+
+    async def _run_shortcut(self, shortcut: dict[str, Any]) -> None:
+        event = translate.shortcut_event(shortcut, self._clock())
+        if event is not None:
+            await self._answer(event, event.channel, event.user, event.thread, shortcut.get("response_url"))
+
+    async def _answer(self, event: Event, channel: ChannelRef, user: UserRef, thread: MessageRef | None, response_url: str | None) -> None:
+        try:
+            reply = await self._handle(event)
+        except Exception:
+            logger.exception("handling %s failed", type(event).__name__)
+            reply = Reply(FAILED)
+        if reply is not None:
+            await self._deliver(reply, channel, user, thread, response_url)
+
+    async def _deliver(self, reply: Reply, channel: ChannelRef, user: UserRef, thread: MessageRef | None, response_url: str | None) -> None:
+        """Public replies go into the thread; private ones through the response URL, else as an ephemeral message."""
+        if not reply.private and thread is not None:
+            await self._chat.perform(PostReply(thread, reply.message))
+            return
+        if response_url:
+            try:
+                response = await AsyncWebhookClient(response_url).send(
+                    text=translate.fallback_text(reply.message), blocks=translate.blocks(reply.message), response_type="ephemeral")
+                if response.status_code == 200:
+                    return
+                logger.warning("the response URL answered %s; sending an ephemeral message instead", response.status_code)
+            except Exception:
+                logger.warning("the response URL failed; sending an ephemeral message instead", exc_info=True)
+        await self._chat.reply_privately(channel, user, reply.message, thread)
+
+    async def _note_if_bot(self, client: AsyncWebClient | None, user: UserRef) -> None:
+        # Reaction events do not say whether the reactor is a bot; ask once, after the ack, and tell the core.
+        if client is None:
+            return
+        info = await self._user_info(client, user.workspace.id, user.id)
+        if info is None:
+            return
+        is_bot = bool(info.get("is_bot")) or user.id == "USLACKBOT"
+        if len(self._bots) >= MAX_CACHED_USERS:
+            self._bots.clear()
+        self._bots[(user.workspace.id, user.id)] = is_bot
+        if is_bot:
+            await self._require_core().note_member(user, is_bot=True)
+
+    async def _user_info(self, client: AsyncWebClient, team_id: str, user_id: str) -> Mapping[str, Any] | None:
+        key, now = (team_id, user_id), time.monotonic()
+        cached = self._users.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            response = await client.users_info(user=user_id)
+        except SlackApiError as error:
+            logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+            return None
+        info: Mapping[str, Any] = response.get("user") or {}
+        if len(self._users) >= MAX_CACHED_USERS:
+            self._users = {k: v for k, v in self._users.items() if v[0] > now}
+        self._users[key] = (now + USER_INFO_SECONDS, info)
+        return info
+
+    async def _handle(self, event: Event) -> Reply | None:
+        return await self._require_core().handle(event)
+
+    def _require_core(self) -> PrepBot:
+        if self._core is None:
+            raise RuntimeError("the Slack adapter is not running")
+        return self._core
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("background Slack work failed", exc_info=error)
+
+    # ---- Web API clients -------------------------------------------------------------------------
+
+    def _new_client(self, token: str | None) -> AsyncWebClient:
+        return AsyncWebClient(token=token, base_url=self._api_url, retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ])
+
+    async def _client_for(self, team_id: str) -> AsyncWebClient:
+        if self._installations is None:
+            return self._client
+        now = time.monotonic()
+        cached = self._team_clients.get(team_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        bot = await self._installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None:
+            raise LookupError(f"prepbot is not installed in Slack workspace {team_id}")
+        client = self._new_client(bot.bot_token)
+        self._team_clients[team_id] = (now + TEAM_CLIENT_SECONDS, client)
+        return client
+
+    async def _check_token(self) -> None:
+        try:
+            identity = await self._client.auth_test()
+        except SlackApiError as error:
+            raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}); check the token.") from None
+        logger.info("Slack bot %s in workspace %s", identity.get("user_id"), identity.get("team_id"))
+
+
+class _AcknowledgingSocketModeHandler(AsyncSocketModeHandler):
+    """Acknowledges every envelope prepbot has no listener for, so Slack does not redeliver it.
+
+    A listener that failed (status 500) stays unacknowledged on purpose: Slack's redelivery is the retry.
+    """
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        start = time.time()
+        response: BoltResponse = await run_async_bolt_app(self.app, req)
+        if response.status == 404:
+            response = BoltResponse(status=200, body="")
+        await send_async_response(client, req, response, start)
+
+
+def _bound_port(runner: web.AppRunner) -> int | None:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return None
+

@@ -1,0 +1,48 @@
+"""The aiohttp server in front of bolt: `POST /slack/events`, `GET /healthz`, and the OAuth install pages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from adapters.slack.manifest import EVENTS_PATH
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20  # Slack's payloads are far smaller; anything bigger is not from Slack
+
+
+def build_web_app(app: AsyncApp, ready: asyncio.Event, *, serve_events: bool) -> web.Application:
+    """Routes for bolt's `app`; `/healthz` answers 200 once `ready` is set, 503 before."""
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))  # a longer body raises 413 here
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(request: web.Request) -> web.StreamResponse:
+        if ready.is_set():
+            return web.json_response({"ok": True})
+        return web.json_response({"ok": False, "status": "starting"}, status=503)
+
+    web_app.router.add_get("/healthz", healthz)
+    if serve_events:
+        web_app.router.add_post(EVENTS_PATH, events)
+    oauth_flow = app.oauth_flow
+    if oauth_flow is not None:
+
+        async def install(request: web.Request) -> web.StreamResponse:
+            return await to_aiohttp_response(await oauth_flow.handle_installation(await to_bolt_request(request)))
+
+        async def redirect(request: web.Request) -> web.StreamResponse:
+            return await to_aiohttp_response(await oauth_flow.handle_callback(await to_bolt_request(request)))
+
+        web_app.router.add_get(oauth_flow.install_path, install)
+        web_app.router.add_get(oauth_flow.redirect_uri_path, redirect)
+    return web_app
