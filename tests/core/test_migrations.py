@@ -39,8 +39,8 @@ async def test_upgrade_to_head_matches_the_models_and_downgrade_removes_everythi
         await engine.dispose()
 
 
-async def test_sqlite_runs_in_wal_mode_with_full_sync_and_a_busy_timeout(database_url: str) -> None:
-    engine = db.create_engine(database_url)
+async def test_sqlite_runs_in_wal_mode_with_full_sync_and_a_busy_timeout(sqlite_url: str) -> None:
+    engine = db.create_engine(sqlite_url)
     try:
         async with engine.connect() as connection:
             assert (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"

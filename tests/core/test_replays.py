@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,7 +20,7 @@ from bot.events import (
 from bot.fake_chat import FakeChat
 from bot.refs import MessageRef
 from tests.builders import CHANNEL, Session, event_id, user
-from tests.conftest import FIXTURE_BANK, FakeClock
+from tests.conftest import FIXTURE_BANK, Databases, FakeClock
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -76,9 +75,9 @@ async def replay(database_url: str, clock: FakeClock, times: int) -> tuple[str, 
         await engine.dispose()
 
 
-async def test_every_event_delivered_twice_ends_where_one_delivery_ends(tmp_path: Path, clock: FakeClock) -> None:
-    once = await replay(f"sqlite+aiosqlite:///{tmp_path / 'once.db'}", clock, 1)
-    twice = await replay(f"sqlite+aiosqlite:///{tmp_path / 'twice.db'}", clock, 2)
+async def test_every_event_delivered_twice_ends_where_one_delivery_ends(databases: Databases, clock: FakeClock) -> None:
+    once = await replay(await databases.new(), clock, 1)
+    twice = await replay(await databases.new(), clock, 2)
     assert "avg 4.00 from 1 rating" in once[0]  # the add 4, add 5, remove 5 rule held
     assert twice == once
 
