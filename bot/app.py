@@ -67,13 +67,13 @@ def build_adapter(
 
         return ConsoleAdapter(stdin, stdout)
     if platform == "slack":
-        from adapters.slack import SlackAdapter  # type: ignore[import-not-found]
+        from adapters.slack import SlackAdapter
 
-        return SlackAdapter(settings, sessions)  # type: ignore[no-any-return]
+        return SlackAdapter(settings, sessions)
     if platform == "discord":
-        from adapters.discord import DiscordAdapter  # type: ignore[import-not-found]
+        from adapters.discord import DiscordAdapter
 
-        return DiscordAdapter(settings, sessions)  # type: ignore[no-any-return]
+        return DiscordAdapter(settings, sessions)
     raise StartupError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}")
 
 

@@ -137,25 +137,27 @@ class Poster:
     async def _take_over(self, session: AsyncSession, prompt: models.Prompt, now: datetime) -> str | None:
         """Take a stale claim over, unless another process got there first; return the new token."""
         token = self._token()
-        taken = await session.execute(
+        taken = await session.scalar(
             update(models.Prompt)
             .where(models.Prompt.id == prompt.id, models.Prompt.claim_token == prompt.claim_token, models.Prompt.status == "claimed")
             .values(claim_token=token, claimed_at=now)
+            .returning(models.Prompt.id)
             .execution_options(synchronize_session=False)
         )
-        return token if taken.rowcount == 1 else None
+        return token if taken is not None else None
 
     def _token(self) -> str:
         return f"{self._process}-{secrets.token_hex(8)}"
 
     async def _record(self, prompt_id: int, token: str, message_id: str) -> None:
         async with self._sessions() as session, session.begin():
-            recorded = await session.execute(
+            recorded = await session.scalar(
                 update(models.Prompt)
                 .where(models.Prompt.id == prompt_id, models.Prompt.claim_token == token, models.Prompt.status == "claimed")
                 .values(status="posted", message_id=message_id, posted_at=self._clock())
+                .returning(models.Prompt.id)
             )
-            if recorded.rowcount != 1:
+            if recorded is None:
                 logger.warning("prompt %s was recorded by another process before this one", prompt_id)
 
 

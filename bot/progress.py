@@ -6,6 +6,7 @@ and its rater is not a bot; these filters apply when reading, so events may arri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,7 +24,7 @@ PRIOR_MEAN = 3.0
 Rater = models.Member.__table__.alias("rater")
 
 
-def counted_ratings() -> Select[tuple[int, int, int, int]]:
+def counted_ratings() -> Select[int, int | None, int, int]:
     """(answer id, author id, rater id, score) for every rating that counts."""
     return (
         select(models.Answer.id, models.Answer.member_id, models.Rating.rater_id, models.Rating.score)
@@ -41,7 +42,7 @@ def counted_ratings() -> Select[tuple[int, int, int, int]]:
     )
 
 
-def live_answers() -> Select[tuple[models.Answer]]:
+def live_answers() -> Select[models.Answer]:
     return select(models.Answer).where(models.Answer.withdrawn_at.is_(None), models.Answer.prompt_id.is_not(None))
 
 
@@ -125,7 +126,7 @@ async def member_stats(session: AsyncSession, channel_id: int, member_id: int) -
     return Stats(answers, received[0], float(received[1]) if received[1] is not None else None, given, streak, best, drills, len(prompt_ids))
 
 
-def streaks(prompts_newest_first: list[int], answered: set[int | None]) -> tuple[int, int]:
+def streaks(prompts_newest_first: Sequence[int], answered: set[int | None]) -> tuple[int, int]:
     """(current, best) runs of consecutive prompts answered; the newest prompt, still open, does not break a run."""
     open_prompt = 1 if prompts_newest_first and prompts_newest_first[0] not in answered else 0
     current = 0

@@ -24,7 +24,7 @@ def insert_ignoring_conflicts(session: AsyncSession, model: type[models.Base], *
     return insert(model).values(**values)
 
 
-async def _get_or_insert(session: AsyncSession, query: Select[tuple[int]], model: type[models.Base], **values: Any) -> int:
+async def _get_or_insert(session: AsyncSession, query: Select[int], model: type[models.Base], **values: Any) -> int:
     found = await session.scalar(query)
     if found is not None:
         return found
@@ -53,7 +53,8 @@ async def member_id(session: AsyncSession, ref: UserRef, now: datetime, *, is_bo
         member = await session.get_one(models.Member, row.id)
         member.is_bot = member.is_bot or is_bot
         member.display_name = ref.name or member.display_name
-    return row.id
+    existing: int = row.id
+    return existing
 
 
 async def find_channel(session: AsyncSession, ref: ChannelRef) -> models.Channel | None:
