@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import models
+from bot import models, tallies
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.refs import MessageRef
 from bot.store import find_channel_id, find_prompt, insert_ignoring_conflicts, member_id
@@ -65,6 +65,7 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
     if existing is not None:
         if existing.prompt_id is None:  # a tombstone: the deletion came first; keep it withdrawn
             existing.prompt_id, existing.member_id, existing.posted_at = prompt.id, member, event.at
+            await tallies.refresh(session, channel_id, event.message.id)
         return None
     earlier = await session.scalar(select(models.Answer.id).where(
         models.Answer.prompt_id == prompt.id, models.Answer.member_id == member, models.Answer.withdrawn_at.is_(None)).limit(1))
@@ -72,7 +73,10 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
         session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=prompt.id,
         member_id=member, text=event.text, posted_at=event.at, text_changed_at=event.at, withdrawn_at=None,
     ).returning(models.Answer.id))
-    if inserted is None or prompt.question_id is None:
+    if inserted is None:
+        return None
+    await tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
+    if prompt.question_id is None:
         return None
     return AnswerRecorded(prompt.question_id, first_for_member=earlier is None)
 
@@ -91,6 +95,7 @@ async def withdraw_answer(session: AsyncSession, event: AnswerDeleted) -> bool:
     if existing.withdrawn_at is None:
         existing.withdrawn_at = event.at
         existing.text = None  # the member deleted it: keep no copy of the words
+        await tallies.refresh(session, channel_id, event.message.id)
         return True
     return False
 
@@ -119,7 +124,10 @@ async def record_reaction(session: AsyncSession, event: ReactionAdded | Reaction
     else:
         return False
     await session.flush()
-    return await _settle_rating(session, channel_id, event.message.id, rater, now)
+    changed = await _settle_rating(session, channel_id, event.message.id, rater, now)
+    if changed:
+        await tallies.refresh(session, channel_id, event.message.id)
+    return changed
 
 
 async def _settle_rating(session: AsyncSession, channel_id: int, message_id: str, rater: int, now: datetime) -> bool:

@@ -21,6 +21,8 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -173,7 +175,14 @@ class Answer(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "message_id"),
         Index(None, "prompt_id", "member_id"),
-        Index(None, "member_id", "posted_at"),
+        # Covering, and only over answers that stand: a leaderboard reads its period's answers
+        # and their tallies from the index alone, and so do a member's stats.
+        Index("ix_answers_standing_by_time", "channel_id", "posted_at", "member_id", "rating_count", "rating_sum",
+              sqlite_where=text("withdrawn_at IS NULL AND prompt_id IS NOT NULL"),
+              postgresql_where=text("withdrawn_at IS NULL AND prompt_id IS NOT NULL")),
+        Index("ix_answers_standing_by_member", "channel_id", "member_id", "prompt_id", "rating_count", "rating_sum",
+              sqlite_where=text("withdrawn_at IS NULL AND prompt_id IS NOT NULL"),
+              postgresql_where=text("withdrawn_at IS NULL AND prompt_id IS NOT NULL")),
     )
 
     id: Mapped[int] = _id()
@@ -185,6 +194,9 @@ class Answer(Base):
     posted_at: Mapped[datetime | None]
     text_changed_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
+    # The ratings that count on this answer (see bot.tallies), kept so tallies read one row an answer.
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RatingReaction(Base):
@@ -209,7 +221,7 @@ class Rating(Base):
     __tablename__ = "ratings"
     __table_args__ = (
         UniqueConstraint("channel_id", "message_id", "rater_id"),
-        Index(None, "rater_id"),
+        Index(None, "rater_id", "channel_id", "counted"),
     )
 
     id: Mapped[int] = _id()
@@ -218,6 +230,7 @@ class Rating(Base):
     rater_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     score: Mapped[int] = mapped_column(SmallInteger)
     rated_at: Mapped[datetime]
+    counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Drill(Base):

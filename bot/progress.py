@@ -1,7 +1,7 @@
-"""Tallies: answers, ratings, streaks, leaderboards and recaps, read straight from the database.
+"""Progress: answers, ratings, streaks, leaderboards and recaps, read from the database.
 
-A rating counts only while its answer stands (not withdrawn), its rater is not the answer's author,
-and its rater is not a bot; these filters apply when reading, so events may arrive in any order.
+Ratings are read through each answer's tally (`bot.tallies`), which already applies the rules of
+what counts, so a leaderboard reads one index entry per answer rather than every rating.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import models
@@ -21,29 +21,8 @@ from bot import models
 PRIOR_WEIGHT = 5
 PRIOR_MEAN = 3.0
 
-Rater = models.Member.__table__.alias("rater")
-
-
-def counted_ratings() -> Select[int, int | None, int, int]:
-    """(answer id, author id, rater id, score) for every rating that counts."""
-    return (
-        select(models.Answer.id, models.Answer.member_id, models.Rating.rater_id, models.Rating.score)
-        .join(models.Answer, and_(
-            models.Answer.channel_id == models.Rating.channel_id,
-            models.Answer.message_id == models.Rating.message_id,
-        ))
-        .join(Rater, Rater.c.id == models.Rating.rater_id)
-        .where(
-            models.Answer.withdrawn_at.is_(None),
-            models.Answer.prompt_id.is_not(None),
-            models.Answer.member_id != models.Rating.rater_id,
-            Rater.c.is_bot.is_(False),
-        )
-    )
-
-
-def live_answers() -> Select[models.Answer]:
-    return select(models.Answer).where(models.Answer.withdrawn_at.is_(None), models.Answer.prompt_id.is_not(None))
+# Answers that stand: posted in a prompt's thread and not withdrawn (the covering indexes' condition).
+STANDING = (models.Answer.withdrawn_at.is_(None), models.Answer.prompt_id.is_not(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +39,25 @@ def bayesian(total: float, count: int) -> float:
 
 
 async def leaderboard(session: AsyncSession, channel_id: int, since: datetime | None) -> list[Standing]:
-    """Members ranked by Bayesian average rating on answers posted since `since`; ties by ratings."""
-    ratings = counted_ratings().where(models.Answer.channel_id == channel_id)
-    answers = live_answers().where(models.Answer.channel_id == channel_id)
+    """Members ranked by Bayesian average rating on answers posted since `since`; ties by ratings.
+
+    Reads each answer's tally (bot.tallies) through a covering index, not the ratings themselves.
+    """
+    query = (
+        select(models.Answer.member_id, func.count(), func.sum(models.Answer.rating_count), func.sum(models.Answer.rating_sum))
+        .where(models.Answer.channel_id == channel_id, *STANDING)
+        .group_by(models.Answer.member_id)
+    )
     if since is not None:
-        ratings = ratings.where(models.Answer.posted_at >= since)
-        answers = answers.where(models.Answer.posted_at >= since)
-    rated = ratings.subquery()
-    per_member = (await session.execute(
-        select(rated.c.member_id, func.count(), func.sum(rated.c.score)).group_by(rated.c.member_id)
-    )).all()
-    answered = answers.subquery()
-    answer_counts = {member: count for member, count in await session.execute(
-        select(answered.c.member_id, func.count()).group_by(answered.c.member_id))}
-    names = await external_ids(session, [member for member, _, _ in per_member])
+        query = query.where(models.Answer.posted_at >= since)
+    per_member = [
+        (member, answers, int(count), int(total))
+        for member, answers, count, total in await session.execute(query) if count and member is not None
+    ]
+    names = await external_ids(session, [member for member, *_ in per_member])
     standings = [
-        Standing(names[member], count, total / count, bayesian(total, count), answer_counts.get(member, 0))
-        for member, count, total in per_member
+        Standing(names[member], count, total / count, bayesian(total, count), answers)
+        for member, answers, count, total in per_member
     ]
     return sorted(standings, key=lambda s: (-s.score, -s.ratings, s.member_external_id))
 
@@ -101,29 +82,21 @@ class Stats:
 
 
 async def member_stats(session: AsyncSession, channel_id: int, member_id: int) -> Stats:
-    answers = await session.scalar(select(func.count()).select_from(
-        live_answers().where(models.Answer.channel_id == channel_id, models.Answer.member_id == member_id).subquery())) or 0
-    received = (await session.execute(select(func.count(), func.avg(models.Rating.score)).select_from(models.Rating).join(
-        models.Answer, and_(models.Answer.channel_id == models.Rating.channel_id, models.Answer.message_id == models.Rating.message_id),
-    ).join(Rater, Rater.c.id == models.Rating.rater_id).where(
-        models.Rating.channel_id == channel_id, models.Answer.member_id == member_id,
-        models.Answer.withdrawn_at.is_(None), models.Rating.rater_id != member_id, Rater.c.is_bot.is_(False),
-    ))).one()
-    given = await session.scalar(select(func.count()).select_from(models.Rating).join(
-        models.Answer, and_(models.Answer.channel_id == models.Rating.channel_id, models.Answer.message_id == models.Rating.message_id),
-    ).where(
-        models.Rating.channel_id == channel_id, models.Rating.rater_id == member_id,
-        models.Answer.withdrawn_at.is_(None), models.Answer.prompt_id.is_not(None), models.Answer.member_id != member_id,
-    )) or 0
+    answered = (await session.execute(
+        select(models.Answer.prompt_id, models.Answer.rating_count, models.Answer.rating_sum)
+        .where(models.Answer.channel_id == channel_id, models.Answer.member_id == member_id, *STANDING)
+    )).all()
+    received = sum(count for _, count, _ in answered)
+    average = sum(total for *_, total in answered) / received if received else None
+    given = await session.scalar(select(func.count()).select_from(models.Rating).where(
+        models.Rating.rater_id == member_id, models.Rating.channel_id == channel_id, models.Rating.counted.is_(True))) or 0
     drills = await session.scalar(select(func.count()).where(
         models.Drill.member_id == member_id, models.Drill.channel_id == channel_id)) or 0
     prompt_ids = (await session.scalars(select(models.Prompt.id).where(
         models.Prompt.channel_id == channel_id, models.Prompt.status == "posted",
     ).order_by(models.Prompt.local_date.desc()))).all()
-    answered = set((await session.scalars(live_answers().with_only_columns(models.Answer.prompt_id).where(
-        models.Answer.channel_id == channel_id, models.Answer.member_id == member_id))).all())
-    streak, best = streaks(prompt_ids, answered)
-    return Stats(answers, received[0], float(received[1]) if received[1] is not None else None, given, streak, best, drills, len(prompt_ids))
+    streak, best = streaks(prompt_ids, {prompt for prompt, _, _ in answered})
+    return Stats(len(answered), received, average, given, streak, best, drills, len(prompt_ids))
 
 
 def streaks(prompts_newest_first: Sequence[int], answered: set[int | None]) -> tuple[int, int]:
@@ -151,14 +124,15 @@ class Recap:
 
 
 async def recap(session: AsyncSession, prompt_id: int) -> Recap:
-    answered = live_answers().where(models.Answer.prompt_id == prompt_id).subquery()
-    answers = (await session.execute(select(func.count(), func.count(func.distinct(answered.c.member_id))))).one()
-    rated = counted_ratings().where(models.Answer.prompt_id == prompt_id).subquery()
-    rows = (await session.execute(
-        select(rated.c.id, rated.c.member_id, func.count(), func.sum(rated.c.score)).group_by(rated.c.id, rated.c.member_id)
+    answered = (await session.execute(
+        select(models.Answer.id, models.Answer.member_id, models.Answer.rating_count, models.Answer.rating_sum)
+        .where(models.Answer.prompt_id == prompt_id, *STANDING)
     )).all()
-    if not rows:
-        return Recap(answers[0], answers[1], None, None, 0)
-    best = max(rows, key=lambda r: (bayesian(r[3], r[2]), r[2], -r[0]))
-    names = await external_ids(session, [best[1]])
-    return Recap(answers[0], answers[1], names[best[1]], best[3] / best[2], best[2])
+    members = len({member for _, member, _, _ in answered})
+    rated = [row for row in answered if row.rating_count]
+    if not rated:
+        return Recap(len(answered), members, None, None, 0)
+    best = max(rated, key=lambda r: (bayesian(r.rating_sum, r.rating_count), r.rating_count, -r.id))
+    assert best.member_id is not None
+    names = await external_ids(session, [best.member_id])
+    return Recap(len(answered), members, names[best.member_id], best.rating_sum / best.rating_count, best.rating_count)

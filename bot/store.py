@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from bot import models
+from bot import models, tallies
 from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
 
@@ -53,6 +53,9 @@ async def member_id(session: AsyncSession, ref: UserRef, now: datetime, *, is_bo
         member = await session.get_one(models.Member, row.id)
         member.is_bot = member.is_bot or is_bot
         member.display_name = ref.name or member.display_name
+        if is_bot and not row.is_bot:
+            await session.flush()
+            await tallies.refresh_rated_by(session, row.id)  # a bot's ratings stop counting
     existing: int = row.id
     return existing
 
