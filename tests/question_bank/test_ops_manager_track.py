@@ -1,11 +1,12 @@
 """Pins the content of the bundled Operations Manager — Trust & Safety track.
 
-The file is parsed with stdlib tomllib directly (the project loader has its own tests), and every
-floor is counted from the file, so these tests fail if the track shrinks or loses its shape.
+The file is parsed with stdlib tomllib directly, and also loaded once through the project's loader;
+every floor is counted from the file, so these tests fail if the track shrinks or loses its shape.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 import string
@@ -15,8 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from bot import bank
+
 TRACK_FILE = Path(__file__).resolve().parents[2] / "question_bank" / "ops-manager-trust-safety.toml"
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# A table given inline in a question, e.g. `reports(id, created_at, category, priority)`.
+SCHEMA = re.compile(r"\b[a-z_]+\([a-z_]+(?:, [a-z_]+)+\)")
+SQL_CONSTRUCTS = ("JOIN", "GROUP BY", "OVER", "ROW_NUMBER", "MIN(", "MAX(", "COUNT", "CASE", "HAVING",
+                  "NTILE", "DATE_TRUNC", "PERCENTILE", "LAG", "EXISTS")
+# Similarity at or above which two questions are near-duplicates, on normalised text.
+NEAR_DUPLICATE_JACCARD = 0.8
+NEAR_DUPLICATE_RATIO = 0.8
 
 PILLARS = {
     "Operational Architecture & Systems Design",
@@ -70,6 +80,16 @@ def jaccard(a: str, b: str) -> float:
     if not left and not right:
         return 1.0
     return len(left & right) / len(left | right)
+
+
+def similarity(a: str, b: str) -> float:
+    """Character-level similarity of the normalised texts, catching rewordings Jaccard misses."""
+    return difflib.SequenceMatcher(None, normalise(a), normalise(b)).ratio()
+
+
+def is_sql_exercise(question: dict) -> bool:
+    return question["id"].startswith("sql-") or (
+        question["kind"] == "technical" and re.search(r"\bSQL\b|\bquery\b", question["text"]) is not None)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +200,8 @@ def test_every_question_the_guide_lists_is_present_verbatim_in_its_section(
     by_text = {normalise(q["text"]): q for q in questions}
     missing = [text for _, text in GUIDE_QUESTIONS if normalise(text) not in by_text]
     assert not missing, f"guide questions missing from the track: {missing}"
+    reworded = [by_text[normalise(text)]["id"] for _, text in GUIDE_QUESTIONS if by_text[normalise(text)]["text"] != text]
+    assert not reworded, f"guide questions whose wording differs from the guide's: {reworded}"
     misplaced = [by_text[normalise(text)]["id"] for section, text in GUIDE_QUESTIONS
                  if category_names[by_text[normalise(text)]["category"]] != section]
     assert not misplaced, f"guide questions filed under the wrong category: {misplaced}"
@@ -207,8 +229,70 @@ def test_no_two_questions_have_the_same_or_nearly_the_same_text(questions: list[
         if normalise(a["text"]) == normalise(b["text"])
     ]
     assert not identical, f"questions with identical normalised text: {identical}"
-    similar = [
-        (a["id"], b["id"], round(score, 2)) for a, b in itertools.combinations(questions, 2)
-        if (score := jaccard(a["text"], b["text"])) >= 0.8
-    ]
-    assert not similar, f"near-duplicate questions (token Jaccard >= 0.8): {similar}"
+    scores = ((a["id"], b["id"], jaccard(a["text"], b["text"]), similarity(a["text"], b["text"]))
+              for a, b in itertools.combinations(questions, 2))
+    similar = [(a, b, round(overlap, 2), round(ratio, 2)) for a, b, overlap, ratio in scores
+               if overlap >= NEAR_DUPLICATE_JACCARD or ratio >= NEAR_DUPLICATE_RATIO]
+    assert not similar, (
+        f"near-duplicate questions (token Jaccard >= {NEAR_DUPLICATE_JACCARD} or difflib ratio >= "
+        f"{NEAR_DUPLICATE_RATIO}, on normalised text): {similar}")
+
+
+def test_the_file_opens_with_a_header_naming_the_track_its_purpose_and_its_source(track: dict) -> None:
+    lines = TRACK_FILE.read_text(encoding="utf-8").splitlines()
+    header = "\n".join(line for line in itertools.takewhile(lambda line: line.startswith("#"), lines))
+    assert track["track"]["title"] in header
+    assert "Prepares for:" in header and "Source:" in header and "seed/000_a2b30186d0a14a66.txt" in header
+    assert all(track["track"][field].strip() for field in ("title", "prepares_for", "source"))
+
+
+def test_the_project_loader_accepts_the_track_and_keeps_every_question() -> None:
+    loaded = bank.load_track(TRACK_FILE)
+    assert len(loaded.questions) >= 120
+    assert sum(q.from_guide for q in loaded.questions) == len(GUIDE_QUESTIONS)
+    assert {c.id for c in loaded.categories} == {q.category for q in loaded.questions}
+
+
+def test_every_rubric_point_is_a_real_statement_not_a_label(questions: list[dict]) -> None:
+    thin = [(q["id"], point) for q in questions
+            for point in q["rubric"]["covers"] + q["rubric"]["pitfalls"] if len(point.split()) < 4]
+    assert not thin, f"rubric points too short to guide a rater (fewer than four words): {thin}"
+
+
+def test_behavioural_rubrics_name_the_star_elements_a_strong_story_shows(questions: list[dict]) -> None:
+    missing = {}
+    for q in (q for q in questions if q["kind"] == "behavioral"):
+        covers = [point.lower() for point in q["rubric"]["covers"]]
+        gaps = [element for element, present in (
+            ("situation", any(point.startswith("situation") for point in covers)),
+            ("their own actions", any("their own" in point for point in covers)),
+            ("result", any("result" in point for point in covers)),
+            ("reflection", any("reflection" in point for point in covers)),
+        ) if not present]
+        if gaps:
+            missing[q["id"]] = gaps
+    assert not missing, f"behavioural questions whose rubric lacks STAR elements: {missing}"
+
+
+def test_sql_exercises_give_their_schema_and_a_rubric_with_the_expected_query_approach(questions: list[dict]) -> None:
+    exercises = [q for q in questions if is_sql_exercise(q)]
+    assert len(exercises) >= 6, f"only {len(exercises)} SQL exercises; the track keeps at least six"
+    no_schema = [q["id"] for q in exercises if not SCHEMA.search(q["text"])]
+    assert not no_schema, f"SQL exercises that don't give the tables and columns: {no_schema}"
+    no_approach = [q["id"] for q in exercises
+                   if sum(any(c in point for c in SQL_CONSTRUCTS) for point in q["rubric"]["covers"]) < 2]
+    assert not no_approach, f"SQL exercises whose rubric doesn't spell out the query approach: {no_approach}"
+
+
+def test_no_follow_up_repeats_its_question_or_nearly_repeats_another_follow_up(questions: list[dict]) -> None:
+    echoes = [q["id"] for q in questions if any(jaccard(q["text"], f) >= NEAR_DUPLICATE_JACCARD for f in q["follow_ups"])]
+    assert not echoes, f"questions with a follow-up that restates the question: {echoes}"
+    close = [(q["id"], a[:40], b[:40]) for q in questions for a, b in itertools.combinations(q["follow_ups"], 2)
+             if jaccard(a, b) >= NEAR_DUPLICATE_JACCARD]
+    assert not close, f"near-duplicate follow-ups within a question: {close}"
+
+
+def test_probes_are_distinct_within_and_across_categories(track: dict) -> None:
+    probes = [normalise(probe) for category in track["categories"] for probe in category["probes"]]
+    repeated = [probe for probe, n in Counter(probes).items() if n > 1]
+    assert not repeated, f"generic probes used more than once: {repeated}"
