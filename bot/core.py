@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import answers, commands, drills, models, views
 from bot.actions import PostPrivately, Reply
+from bot.batching import GroupCommitter
 from bot.events import (
     AnswerDeleted,
     AnswerEdited,
@@ -30,6 +31,7 @@ from bot.store import find_channel_id, insert_ignoring_conflicts, latest_prompt,
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+MemberEvent = AnswerPosted | AnswerEdited | AnswerDeleted | ReactionAdded | ReactionRemoved
 
 
 def utc_now() -> datetime:
@@ -61,36 +63,57 @@ class PrepBot:
         self._clock = clock
         self._lateness = lateness
         self.poster = Poster(sessions, chat, clock, lateness)
+        self._writer: GroupCommitter[MemberEvent, PostPrivately | None] = GroupCommitter(sessions, self._apply_member_event)
 
     async def tick(self) -> list[PostResult]:
         """Post every prompt that is due now."""
         return await self.poster.tick()
 
     async def handle(self, event: Event) -> Reply | None:
-        """Apply one event; a redelivered event id changes nothing and gets no reply."""
-        now = self._clock()
-        note: PostPrivately | None = None
-        async with self._sessions() as session, session.begin():
-            if not await self._first_delivery(session, event, now):
-                logger.debug("ignoring redelivered event %s", event.event_id)
+        """Apply one event exactly once and return the reply for a command or drill.
+
+        A redelivered event id changes nothing and gets no reply. Answers and reactions, the
+        high-volume events, are committed in groups (`bot.batching`); either way the call returns
+        only once the event is durable.
+        """
+        match event:
+            case CommandInvoked() | DrillRequested():
+                async with self._sessions() as session, session.begin():
+                    reply = await self._apply_interactive(session, event)
+                if isinstance(reply, commands.PostNow):
+                    # Posting talks to the platform, which must not happen inside the command's transaction.
+                    return Reply(await self._post_now(reply.channel_id))
+                return reply
+            case _:
+                note = await self._writer.submit(event)
+                if note is not None:
+                    await self._send_quietly(note)
                 return None
-            match event:
-                case CommandInvoked():
-                    result = await commands.run(commands.Context(
-                        session, event, now, self._is_organizer(event), self._default_track))
-                case DrillRequested():
-                    drilled = await drills.drill(session, event, self._default_track, now)
-                    return Reply(drilled.message, private=not drilled.public)
-                case AnswerPosted() | AnswerEdited():
-                    note = await self._note_for_author(session, event, await answers.record_answer(session, event, now))
-                case AnswerDeleted():
-                    await answers.withdraw_answer(session, event)
-                case ReactionAdded() | ReactionRemoved():
-                    await answers.record_reaction(session, event, now)
-        if isinstance(event, CommandInvoked):
-            return Reply(await self._post_now(result.channel_id) if isinstance(result, commands.PostNow) else result)
-        if note is not None:
-            await self._send_quietly(note)
+
+    async def _apply_interactive(self, session: AsyncSession, event: CommandInvoked | DrillRequested) -> Reply | commands.PostNow | None:
+        now = self._clock()
+        if not await self._first_delivery(session, event, now):
+            logger.debug("ignoring redelivered event %s", event.event_id)
+            return None
+        if isinstance(event, DrillRequested):
+            drilled = await drills.drill(session, event, self._default_track, now)
+            return Reply(drilled.message, private=not drilled.public)
+        result = await commands.run(commands.Context(session, event, now, self._is_organizer(event), self._default_track))
+        return result if isinstance(result, commands.PostNow) else Reply(result)
+
+    async def _apply_member_event(self, session: AsyncSession, event: MemberEvent) -> PostPrivately | None:
+        """Record an answer or a reaction; return a private note for the author, if any, to send after commit."""
+        now = self._clock()
+        if not await self._first_delivery(session, event, now):
+            logger.debug("ignoring redelivered event %s", event.event_id)
+            return None
+        match event:
+            case AnswerPosted() | AnswerEdited():
+                return await self._note_for_author(session, event, await answers.record_answer(session, event, now))
+            case AnswerDeleted():
+                await answers.withdraw_answer(session, event)
+            case ReactionAdded() | ReactionRemoved():
+                await answers.record_reaction(session, event, now)
         return None
 
     async def note_member(self, user: UserRef, *, is_bot: bool) -> None:

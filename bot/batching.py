@@ -1,0 +1,73 @@
+"""Group commit: many events applied in one transaction, so one durable commit serves them all.
+
+Each caller waits for the commit of the batch that holds its event, so nothing is acknowledged
+before it is on disk. There is no timer: while one batch commits, the next one gathers, so a
+quiet bot commits each event at once and a busy one commits tens together. If an event fails,
+its batch is rolled back and replayed one event per transaction, so the others still land and
+only the failing caller sees the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+logger = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+MAX_BATCH = 256
+
+
+class GroupCommitter(Generic[Item, Result]):
+    """Applies submitted items with `apply(session, item)` in shared transactions, in submission order."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], apply: Callable[[AsyncSession, Item], Awaitable[Result]],
+        *, max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._sessions = sessions
+        self._apply = apply
+        self._max_batch = max_batch
+        self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Result:
+        """Apply `item` and return its result once the transaction holding it has committed."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="group-commit")
+        # Shielded: a caller that gives up (a dropped request) must not cancel the batch it is in.
+        return await asyncio.shield(future)
+
+    async def _write(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
+            try:
+                async with self._sessions() as session, session.begin():
+                    results = [await self._apply(session, item) for item, _ in batch]
+            except Exception:
+                logger.debug("a batch of %d failed; applying its items one by one", len(batch), exc_info=True)
+                await self._one_by_one(batch)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _one_by_one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        for item, future in batch:
+            try:
+                async with self._sessions() as session, session.begin():
+                    result = await self._apply(session, item)
+            except Exception as error:
+                if not future.done():
+                    future.set_exception(error)
+            else:
+                if not future.done():
+                    future.set_result(result)
