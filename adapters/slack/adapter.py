@@ -146,7 +146,8 @@ class SlackAdapter:
                 authorization_url=urljoin(self._api_url, "/oauth/v2/authorize"),
             )
         app = AsyncApp(
-            client=self._client,
+            # Tokenless: each request's client gets its token from `_authorize`.
+            client=self._new_client(None),
             signing_secret=settings.slack_signing_secret or "",
             # Our own authorize: bolt's would call auth.test before the first acknowledgement.
             authorize=_Authorize(self._authorize),

@@ -165,6 +165,10 @@ class FakeSlack:
         """Carry out the next calls of `method`, then never answer (until `stop`)."""
         self._faults.setdefault(method, []).append(_Fault("hang", times))
 
+    def release(self) -> None:
+        """Let every hung call answer now; calls after this do not hang."""
+        self._release.set()
+
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """Answer the next calls of `method` with `{"ok": false, "error": error}`."""
         self._faults.setdefault(method, []).append(_Fault("error", times, error=error))
