@@ -275,7 +275,7 @@ class FakeSlack:
 
     def _history(self, workspace: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel") or "")
-        if channel not in self.messages:
+        if not channel:
             return {"ok": False, "error": "channel_not_found"}
         oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
         inclusive = _truthy(args.get("inclusive"))
@@ -286,7 +286,7 @@ class FakeSlack:
             return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
 
         # Only top-level messages (and broadcasts) are in a channel's history; replies are in threads.
-        top = [m for m in reversed(self.messages[channel])
+        top = [m for m in reversed(self.messages.get(channel, []))
                if within(float(m["ts"])) and ("thread_ts" not in m or m.get("subtype") == "thread_broadcast")]
         page = top[start:start + limit]
         if not _truthy(args.get("include_all_metadata")):

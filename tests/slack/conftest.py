@@ -88,6 +88,11 @@ class Slack:
     def adapter(self) -> SlackAdapter:
         return self.running.adapter
 
+    async def switch_to(self, running: Running) -> None:
+        """Talk to another running adapter from now on (after a restart)."""
+        await self.client.close()
+        self.running, self.client = running, SignedClient(running.url)
+
     async def close(self) -> None:
         await self.client.close()
 
