@@ -156,7 +156,7 @@ class SlackAdapter:
             process_before_response=True,
             request_verification_enabled=not self._socket_mode,
             oauth_settings=oauth_settings,
-            logger=logging.getLogger("adapters.slack.bolt"),
+            logger=_bolt_logger(),
         )
         # One listener for every message subtype: a second `message` listener would never see
         # edits or deletes, because the first match takes the request.
@@ -392,11 +392,26 @@ def _reason(error: Exception) -> str:
 
 
 def _quiet_token_logs() -> None:
-    # slack_sdk logs response bodies at DEBUG, and oauth.v2.access's body holds the new bot token.
-    for name in ("slack_sdk.web", "slack_sdk.oauth"):
+    # At DEBUG, slack_sdk logs response bodies (oauth.v2.access's holds the new bot token) and
+    # aiosqlite logs statement parameters (an installation's token among them).
+    for name in ("slack_sdk.web", "slack_sdk.oauth", "aiosqlite"):
         named = logging.getLogger(name)
         if named.getEffectiveLevel() < logging.INFO:
             named.setLevel(logging.INFO)
+
+
+class _WithoutTokenNotice(logging.Filter):
+    """Drops bolt's warning that SLACK_BOT_TOKEN is unused: bolt reads it from the environment, and our client holds it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("As you gave `client` as well")
+
+
+def _bolt_logger() -> logging.Logger:
+    bolt = logging.getLogger("adapters.slack.bolt")
+    if not any(isinstance(f, _WithoutTokenNotice) for f in bolt.filters):
+        bolt.addFilter(_WithoutTokenNotice())
+    return bolt
 
 
 def _bound_port(runner: web.AppRunner) -> int | None:
