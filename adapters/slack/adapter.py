@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
@@ -33,6 +33,7 @@ from adapters.slack.oauth import SqlInstallationStore, SqlOAuthStateStore
 from adapters.slack.port import Pacer, SlackChat
 from bot.actions import PostReply, Reply
 from bot.app import StartupError
+from bot.commands import ORGANIZER_COMMANDS
 from bot.core import Clock, PrepBot, utc_now
 from bot.events import DrillRequested, Event, ReactionAdded, ReactionRemoved
 from bot.messages import Message
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 SLACK_API_URL = "https://slack.com/api/"
 FAILED = Message.text("Sorry, prepbot could not do that just now. Please try again in a moment.")
 UNKNOWN_COMMAND = "prepbot answers /prep and /drill only. Try /prep help."
+ADMIN_LOOKUP_FAILED = Message.text(
+    "Slack did not tell prepbot whether you are a workspace admin or owner just now, so organizer commands "
+    "cannot run. Nothing was changed; please try again in a moment.")
 USER_INFO_SECONDS = 60.0
 AUTHORIZE_SECONDS = 60.0
 MAX_CACHED = 10_000
@@ -224,6 +228,12 @@ class SlackAdapter:
         if command.get("command") == "/prep" and team_id and user_id:
             user = await self._user_info(team_id, user_id)
             is_admin = bool(user and (user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")))
+            if user is None and _names_organizer_command(str(command.get("text") or "")) and user_id not in self._settings.organizers:
+                # Refusing as "not an organizer" would be wrong for an admin whose lookup merely failed.
+                event = translate.command_event(command, at)
+                if event is not None:
+                    await self._deliver(Reply(ADMIN_LOOKUP_FAILED), event.channel, event.user, None, command.get("response_url"))
+                return
         event = translate.command_event(command, at, user_is_admin=is_admin)
         if event is None:
             logger.warning("ignoring a slash command without team, channel, user or trigger id")
@@ -350,7 +360,7 @@ class SlackAdapter:
 class _Authorize(AsyncAuthorize):
     """Bolt's authorize step answered from what the adapter already knows, without a Web API call."""
 
-    def __init__(self, lookup: Any) -> None:
+    def __init__(self, lookup: Callable[[str | None, str | None], Awaitable[AuthorizeResult | None]]) -> None:
         super().__init__()
         self._lookup = lookup
 
@@ -358,8 +368,7 @@ class _Authorize(AsyncAuthorize):
         self, *, context: AsyncBoltContext, enterprise_id: str | None, team_id: str | None, user_id: str | None,
         **_: Any,
     ) -> AuthorizeResult | None:
-        result: AuthorizeResult | None = await self._lookup(enterprise_id, team_id)
-        return result
+        return await self._lookup(enterprise_id, team_id)
 
 
 class _AcknowledgingSocketModeHandler(AsyncSocketModeHandler):
@@ -376,6 +385,11 @@ class _AcknowledgingSocketModeHandler(AsyncSocketModeHandler):
             logger.debug("acknowledging a %s envelope that bolt answered with %s", req.type, response.status)
             response = BoltResponse(status=200, body="")
         await send_async_response(client, req, response, start)
+
+
+def _names_organizer_command(text: str) -> bool:
+    words = text.split()
+    return bool(words) and words[0].lower() in ORGANIZER_COMMANDS
 
 
 def _retry_handlers() -> list[Any]:

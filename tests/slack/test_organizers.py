@@ -30,11 +30,18 @@ async def test_a_user_listed_in_prep_organizers_is_an_organizer(slack: Slack) ->
     assert (await slack.command("setup 07:15 UTC", LISTED_ORGANIZER)).startswith("Done.")
 
 
-async def test_when_slack_cannot_say_who_is_an_admin_the_command_is_refused(slack: Slack) -> None:
-    slack.fake.fail("users.info", "ratelimited_but_not_429")
+async def test_when_slack_cannot_say_who_is_an_admin_the_command_says_so_and_changes_nothing(slack: Slack) -> None:
+    slack.fake.fail("users.info", "fatal_error")
     reply = await slack.command("setup 07:15 UTC", ADMIN)
-    assert reply.startswith(f"{REFUSAL} setup")
+    assert reply.startswith("Slack did not tell prepbot whether you are a workspace admin") and "Nothing was changed" in reply
+    assert (await slack.command("schedule", ADMIN)).startswith("This channel has no practice schedule yet.")
     assert (await slack.command("setup 07:15 UTC", ADMIN)).startswith("Done."), "the next try asks Slack again"
+
+
+async def test_a_failed_admin_lookup_does_not_stop_member_commands_or_listed_organizers(slack: Slack) -> None:
+    slack.fake.fail("users.info", "fatal_error", times=2)
+    assert (await slack.command("help", "UBOB")).startswith("prepbot")
+    assert (await slack.command("setup 07:15 UTC", LISTED_ORGANIZER)).startswith("Done.")
 
 
 async def test_bad_setup_input_is_explained_and_changes_nothing(slack: Slack) -> None:
