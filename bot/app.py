@@ -79,9 +79,9 @@ def build_adapter(
 
 def slack_manifest(socket_mode: bool, request_url: str | None, *, name: str = "prepbot") -> dict[str, object]:
     """The Slack app manifest for `prepbot slack manifest` (see `adapters.slack.manifest`)."""
-    from adapters.slack.manifest import build_manifest  # type: ignore[import-not-found]
+    from adapters.slack.manifest import build_manifest
 
-    return build_manifest(socket_mode, request_url, name=name)  # type: ignore[no-any-return]
+    return build_manifest(socket_mode, request_url, name=name)
 
 
 async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdout: TextIO) -> None:

@@ -127,7 +127,7 @@ class SlackAdapter:
         finally:
             self._ready.clear()
             if socket is not None:
-                await socket.close_async()
+                await socket.close_async()  # type: ignore[no-untyped-call]
             await runner.cleanup()
             await self.drain()
 
@@ -154,7 +154,7 @@ class SlackAdapter:
             client=self._new_client(None),
             signing_secret=settings.slack_signing_secret or "",
             # Our own authorize: bolt's would call auth.test before the first acknowledgement.
-            authorize=_Authorize(self._authorize),
+            authorize=_Authorize(self._authorize),  # type: ignore[arg-type]  # bolt takes an AsyncAuthorize as is
             # Listeners finish before the response goes back, so an event is in the core's inbox before its ack;
             # command listeners acknowledge at once and hand their work to a task.
             process_before_response=True,
@@ -353,7 +353,7 @@ class SlackAdapter:
             handler.client.wss_uri = await handler.client.issue_new_wss_url()
         except SlackApiError as error:
             raise StartupError(f"Slack refused SLACK_APP_TOKEN ({_reason(error)}); it needs the connections:write scope.") from None
-        await handler.connect_async()
+        await handler.connect_async()  # type: ignore[no-untyped-call]
         return handler
 
 
@@ -361,10 +361,10 @@ class _Authorize(AsyncAuthorize):
     """Bolt's authorize step answered from what the adapter already knows, without a Web API call."""
 
     def __init__(self, lookup: Callable[[str | None, str | None], Awaitable[AuthorizeResult | None]]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._lookup = lookup
 
-    async def __call__(  # type: ignore[override]
+    async def __call__(
         self, *, context: AsyncBoltContext, enterprise_id: str | None, team_id: str | None, user_id: str | None,
         **_: Any,
     ) -> AuthorizeResult | None:

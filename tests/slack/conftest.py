@@ -146,7 +146,7 @@ class Slack:
     async def answers(self) -> dict[str, str | None]:
         """{message ts: text} of the answers that stand."""
         async with self.sessions() as session:
-            return {a.message_id: a.text for a in (await session.scalars(progress.live_answers())).all()}
+            return {answer.message_id: answer.text for (answer,) in (await session.execute(progress.live_answers())).all()}
 
 
 @pytest.fixture

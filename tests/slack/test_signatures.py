@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ async def prompt_ts(slack: Slack) -> str:
     ("no signature headers at all", {"unsigned": True}),
 ])
 async def test_an_unverified_event_is_refused_with_401_and_changes_nothing(
-    slack: Slack, prompt_ts: str, case: str, options: dict[str, object],
+    slack: Slack, prompt_ts: str, case: str, options: dict[str, Any],
 ) -> None:
     reply = slack.payloads.reply(CHANNEL, prompt_ts, "UALICE", "forged")
     answer = await slack.client.event(slack.payloads.envelope(reply), **options)
