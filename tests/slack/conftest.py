@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -146,7 +146,8 @@ class Slack:
     async def answers(self) -> dict[str, str | None]:
         """{message ts: text} of the answers that stand."""
         async with self.sessions() as session:
-            return {answer.message_id: answer.text for (answer,) in (await session.execute(progress.live_answers())).all()}
+            standing = [cast(models.Answer, a) for a in (await session.scalars(progress.live_answers())).all()]
+        return {answer.message_id: answer.text for answer in standing}
 
 
 @pytest.fixture
