@@ -166,6 +166,9 @@ class SlackAdapter:
         # edits or deletes, because the first match takes the request.
         for name in ("message", "reaction_added", "reaction_removed", "app_mention"):
             app.event(name)(self._on_event)
+        if self._installations is not None:
+            app.event("app_uninstalled")(self._on_uninstalled)
+            app.event("tokens_revoked")(self._on_uninstalled)
         everything = re.compile(".*")
         app.event(everything)(self._ack_only)  # subscribed events prepbot does not act on are still acknowledged
         app.command("/prep")(self._on_command)
@@ -186,6 +189,15 @@ class SlackAdapter:
                 self._spawn(self._note_if_bot(event.reactor))
         elif isinstance(event, DrillRequested) and reply is not None:
             self._spawn(self._deliver(reply, event.channel, event.user, event.thread, None))
+
+    async def _on_uninstalled(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
+        assert self._installations is not None
+        if event.get("type") == "app_uninstalled" or (event.get("tokens") or {}).get("bot"):
+            enterprise_id, team_id = body.get("enterprise_id"), body.get("team_id")
+            await self._installations.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
+            self._authorized.pop((enterprise_id or "", team_id or ""), None)
+            logger.info("prepbot was uninstalled from Slack workspace %s; its installation is removed", team_id)
+        await ack()
 
     async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()

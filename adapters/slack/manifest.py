@@ -16,7 +16,10 @@ BOT_SCOPES = (
     "app_mentions:read", "channels:history", "chat:write", "commands", "groups:history",
     "reactions:read", "users:read",
 )
-BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "reaction_removed", "app_mention")
+BOT_EVENTS = (
+    "message.channels", "message.groups", "reaction_added", "reaction_removed", "app_mention",
+    "app_uninstalled", "tokens_revoked",  # so an OAuth host forgets a workspace that removed the app
+)
 
 
 def events_url(url: str) -> str:

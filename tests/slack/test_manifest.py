@@ -40,7 +40,8 @@ def test_the_manifest_asks_for_what_the_adapter_uses(capsys: pytest.CaptureFixtu
     assert set(app["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES) >= {  # type: ignore[index]
         "chat:write", "commands", "reactions:read", "channels:history", "groups:history", "app_mentions:read", "users:read"}
     assert set(app["settings"]["event_subscriptions"]["bot_events"]) == set(BOT_EVENTS) == {  # type: ignore[index]
-        "message.channels", "message.groups", "reaction_added", "reaction_removed", "app_mention"}
+        "message.channels", "message.groups", "reaction_added", "reaction_removed", "app_mention",
+        "app_uninstalled", "tokens_revoked"}
     [shortcut] = app["features"]["shortcuts"]  # type: ignore[index]
     assert shortcut == {"name": "Drill me on this", "type": "message", "callback_id": DRILL_CALLBACK_ID,
                         "description": shortcut["description"]}

@@ -122,7 +122,32 @@ async def test_events_from_a_workspace_that_never_installed_change_nothing(
         answer = await stranger.client.command(stranger.payloads.command("/prep", "setup 09:00 UTC", ADMIN, CHANNEL))
         assert answer.status < 500
         await hosted.adapter.drain()
+        assert "Please reinstall this app" in fake_slack.responses[-1]["text"]
+        assert fake_slack.calls_to("users.info") == []
         async with sessions() as session:
             assert (await session.scalars(select(models.Channel))).all() == []
     finally:
         await stranger.close()
+
+
+async def test_a_workspace_that_uninstalls_the_app_is_forgotten(
+    hosted: Running, browser: Browser, fake_slack: FakeSlack,
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock,
+) -> None:
+    state = (await start_install(browser, hosted))["state"][0]
+    workspace = fake_slack.add_install_code("code-9", "T0009")
+    assert (await browser.get(f"{hosted.url}/slack/oauth_redirect", code="code-9", state=state))[0] == 200
+    team = Slack(fake_slack, hosted, sessions, clock)
+    team.payloads.team_id, team.payloads.bot_user_id = "T0009", workspace.bot_user_id
+    try:
+        await team.setup()
+        uninstalled = {"type": "app_uninstalled", "event_ts": team.payloads.ts()}
+        assert (await team.event(uninstalled)).status == 200
+        assert await installations(sessions) == []
+        answer = await team.client.command(team.payloads.command("/prep", "help", "UBOB", CHANNEL))
+        assert answer.status < 500
+        await hosted.adapter.drain()
+        assert "Please reinstall this app" in fake_slack.responses[-1]["text"]
+        assert len(fake_slack.responses) == 2 and fake_slack.calls_to("users.info")[-1].args["user"] == "UADMIN"
+    finally:
+        await team.close()
