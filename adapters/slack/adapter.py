@@ -51,6 +51,7 @@ ADMIN_LOOKUP_FAILED = Message.text(
 USER_INFO_SECONDS = 60.0
 AUTHORIZE_SECONDS = 60.0
 MAX_CACHED = 10_000
+SHUTDOWN_GRACE_SECONDS = 5.0
 # Slack's Retry-After for chat.postMessage is usually a second or two; eight waits ride out a burst.
 RATE_LIMIT_RETRIES = 8
 
@@ -129,12 +130,20 @@ class SlackAdapter:
             if socket is not None:
                 await socket.close_async()  # type: ignore[no-untyped-call]
             await runner.cleanup()
-            await self.drain()
+            await self._finish_background(SHUTDOWN_GRACE_SECONDS)
 
     async def drain(self) -> None:
         """Wait for the work started after acknowledgements (replies, lookups, private notes) to finish."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _finish_background(self, grace: float) -> None:
+        # A reply stuck on a slow Slack must not hold the process up at shutdown for ever.
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # ---- bolt ------------------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ import time
 
 import pytest
 
+from adapters.slack import adapter as slack_adapter
+
+from tests.fakes.slack import wait_until
 from tests.slack.conftest import CHANNEL, Slack
 
 
@@ -92,3 +95,15 @@ async def test_a_reply_falls_back_to_an_ephemeral_message_when_the_response_url_
     assert (await slack.client.command(form)).status == 200
     await slack.adapter.drain()
     assert slack.fake.ephemerals[-1]["user"] == "UBOB" and "/prep" in slack.fake.ephemerals[-1]["text"]
+
+
+async def test_stopping_does_not_wait_for_ever_on_a_reply_slack_never_answers(
+    slack: Slack, prompt_ts: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(slack_adapter, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    slack.fake.hang("chat.postEphemeral", times=1)
+    await slack.client.event(slack.payloads.envelope(slack.payloads.reply(CHANNEL, prompt_ts, "UDAN", "stuck note")))
+    await wait_until(lambda: slack.fake.calls_to("chat.postEphemeral"), what="the rubric note to reach Slack")
+    started = time.monotonic()
+    await asyncio.wait_for(slack.running.stop(), 5)
+    assert time.monotonic() - started < 2
