@@ -117,8 +117,9 @@ def _print_slack_manifest(arguments: argparse.Namespace, settings: Settings) -> 
         print("prepbot: say how Slack reaches prepbot: --url https://your.host (HTTP mode, Slack posts to "
               "<url>/slack/events) or --socket-mode (no public URL; needs an app-level token).", file=sys.stderr)
         return 2
-    if arguments.url and not arguments.url.startswith(("https://", "http://")):
-        print(f"prepbot: --url must be a full URL such as https://prep.example.org, got {arguments.url!r}.", file=sys.stderr)
+    if arguments.url and not arguments.url.startswith("https://"):
+        print(f"prepbot: --url must be a full https:// URL such as https://prep.example.org (Slack only calls HTTPS), "
+              f"got {arguments.url!r}.", file=sys.stderr)
         return 2
     print(json.dumps(app.slack_manifest(socket_mode, arguments.url, name=arguments.name), indent=2))
     return 0

@@ -59,6 +59,7 @@ def test_without_a_mode_or_a_url_the_manifest_command_says_what_to_pass(capsys: 
     assert "--url https://your.host" in error and "--socket-mode" in error
 
 
-def test_a_url_without_a_scheme_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["slack", "manifest", "--url", "prep.example.org"]) == 2
-    assert "must be a full URL such as https://prep.example.org" in capsys.readouterr().err
+@pytest.mark.parametrize("url", ["prep.example.org", "http://prep.example.org"])
+def test_a_url_that_is_not_https_is_refused(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    assert main(["slack", "manifest", "--url", url]) == 2
+    assert "must be a full https:// URL such as https://prep.example.org" in capsys.readouterr().err
