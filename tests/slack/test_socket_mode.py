@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.slack import SlackAdapter
 from adapters.slack.translate import DRILL_CALLBACK_ID
 from bot.app import StartupError
+from bot.core import PrepBot
+from bot.ports import ChatRouter
 from tests.conftest import FakeClock
 from tests.fakes.slack import FakeSlack, wait_until
 from tests.slack.conftest import ADMIN, CHANNEL, Slack, slack_settings, start_adapter
@@ -134,3 +139,25 @@ async def test_a_bad_bot_token_stops_the_start_with_a_clear_message(
         await start_adapter(slack_settings(fake_slack, slack_bot_token="xoxb-wrong"), sessions, clock)
 
 
+
+
+async def test_health_says_starting_until_the_socket_is_connected(
+    fake_slack: FakeSlack, sessions: async_sessionmaker[AsyncSession], clock: FakeClock,
+) -> None:
+    fake_slack.hang("apps.connections.open")
+    adapter = SlackAdapter(slack_settings(fake_slack, slack_app_token=fake_slack.app_token, slack_signing_secret=None),
+                           sessions, clock=clock, pace_seconds=0)
+    core = PrepBot(sessions, ChatRouter({"slack": adapter.port}), default_track="mini", clock=clock)
+    task = asyncio.create_task(adapter.run(core))
+    try:
+        await wait_until(lambda: adapter.http_port, what="the HTTP server")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{adapter.http_port}/healthz") as starting:
+                assert (starting.status, await starting.json()) == (503, {"ok": False, "status": "starting"})
+            fake_slack.release()
+            await asyncio.wait_for(adapter.ready.wait(), 5)
+            async with session.get(f"http://127.0.0.1:{adapter.http_port}/healthz") as ready:
+                assert ready.status == 200
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
