@@ -88,3 +88,26 @@ async def test_a_post_that_never_reached_slack_is_sent_on_the_next_attempt(first
         assert len(fake.posts(CHANNEL, top_level=True)) == 1
     finally:
         await second.stop()
+
+
+async def test_the_marker_is_found_past_the_first_page_of_a_busy_channels_history(first: Slack) -> None:
+    fake = first.fake
+    fake.hang("chat.postMessage")
+    tick = asyncio.create_task(first.running.core.tick())
+    await wait_until(lambda: fake.calls_to("chat.postMessage"), what="the post to reach Slack")
+    tick.cancel()
+    await asyncio.gather(tick, return_exceptions=True)
+    fake.release()
+    for n in range(450):  # the channel kept talking while prepbot was down
+        fake.add_message(CHANNEL, {"type": "message", "user": "UALICE", "text": f"chatter {n}", "ts": f"{2_000_000_000 + n}.000100"})
+    fake.add_message(CHANNEL, {"type": "message", "user": "UOTHER", "ts": "2000000999.000100", "text": "look-alike",
+                               "metadata": {"event_type": "another_apps_event", "event_payload": {"marker": "x"}}})
+
+    second = await restart(first)
+    try:
+        [result] = await second.core.tick()
+        assert result.outcome is Outcome.RECONCILED
+        assert len(fake.calls_to("conversations.history")) == 3
+        assert len(fake.posts(CHANNEL, top_level=True)) == 1
+    finally:
+        await second.stop()
