@@ -85,7 +85,8 @@ class SlackAdapter:
         _quiet_token_logs()
         self._sessions = sessions
         self._clock = clock
-        self._api_url = settings.slack_api_url or SLACK_API_URL
+        # slack_sdk appends method names to the base URL as is, so it must end in a slash.
+        self._api_url = (settings.slack_api_url or SLACK_API_URL).rstrip("/") + "/"
         self._client = self._new_client(None if self._installations is not None else settings.slack_bot_token)
         self._identity: AuthorizeResult | None = None
         self._authorized: dict[tuple[str, str], tuple[float, AuthorizeResult]] = {}

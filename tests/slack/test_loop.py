@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from adapters.slack.translate import DRILL_CALLBACK_ID, PROMPT_EVENT_TYPE
-from tests.slack.conftest import ADMIN, CHANNEL, Slack
+from tests.conftest import FakeClock
+from tests.fakes.slack import FakeSlack
+from tests.slack.conftest import ADMIN, CHANNEL, Slack, slack_settings, start_adapter
 
 
 async def test_a_day_of_practice_runs_end_to_end_over_http(slack: Slack) -> None:
@@ -47,3 +51,17 @@ async def test_a_day_of_practice_runs_end_to_end_over_http(slack: Slack) -> None
     assert "follow-up 1" in private_drill
     assert not [p for p in fake.posts(CHANNEL, thread=prompt_ts) if "<@UBOB>" in p["text"]], "a /drill reply stays private"
     assert [c.args["user"] for c in fake.calls_to("users.info")].count(ADMIN) == 1, "organizer rights are looked up once, then cached"
+
+
+async def test_slack_api_url_may_be_given_without_its_trailing_slash(
+    fake_slack: FakeSlack, sessions: async_sessionmaker[AsyncSession], clock: FakeClock,
+) -> None:
+    running = await start_adapter(slack_settings(fake_slack, slack_api_url=fake_slack.api_url.rstrip("/")), sessions, clock)
+    driver = Slack(fake_slack, running, sessions, clock)
+    try:
+        await driver.setup()
+        await driver.post_prompt()
+        assert [c.method for c in fake_slack.calls] == ["auth.test", "users.info", "chat.postMessage"]
+    finally:
+        await driver.close()
+        await running.stop()
