@@ -77,6 +77,13 @@ def build_adapter(
     raise StartupError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}")
 
 
+def slack_manifest(socket_mode: bool, request_url: str | None, *, name: str = "prepbot") -> dict[str, object]:
+    """The Slack app manifest for `prepbot slack manifest` (see `adapters.slack.manifest`)."""
+    from adapters.slack.manifest import build_manifest
+
+    return build_manifest(socket_mode, request_url, name=name)
+
+
 async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdout: TextIO) -> None:
     """Serve the given platforms until one adapter stops (the console at end of input) or we are cancelled."""
     engine = db.create_engine(settings.database_url)

@@ -1,9 +1,10 @@
-"""The `prepbot` command line: run the bot, migrate the database, check the question bank."""
+"""The `prepbot` command line: run the bot, migrate the database, check the question bank, print the Slack manifest."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -35,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = bank_commands.add_parser("validate", help="check track files and report every problem")
     validate.add_argument("paths", nargs="*", type=Path, help="track files or folders (default: QUESTION_BANK_DIR)")
     bank_commands.add_parser("list", help="list the tracks and their question counts")
+
+    slack = commands.add_parser("slack", help="Slack app set-up").add_subparsers(dest="slack_command", required=True, metavar="ACTION")
+    manifest = slack.add_parser("manifest", help="print the app manifest to paste at api.slack.com/apps")
+    mode = manifest.add_mutually_exclusive_group()
+    mode.add_argument("--url", help="HTTP mode: the public base URL of prepbot's server, e.g. https://prep.example.org")
+    mode.add_argument("--socket-mode", action="store_true", help="Socket Mode: no public URL needed (the default when SLACK_APP_TOKEN is set)")
+    manifest.add_argument("--name", default="prepbot", help="the app's and the bot user's name (default: prepbot)")
     return parser
 
 
@@ -98,4 +106,20 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
                     count = sum(1 for q in track.questions if q.category == category.id)
                     print(f"  {category.id}: {category.name} ({count} questions, {len(category.probes)} probes)")
             return 0
+        case "slack":
+            return _print_slack_manifest(arguments, settings)
     raise AssertionError(arguments.command)
+
+
+def _print_slack_manifest(arguments: argparse.Namespace, settings: Settings) -> int:
+    socket_mode = arguments.socket_mode or (arguments.url is None and settings.slack_app_token is not None)
+    if not socket_mode and not arguments.url:
+        print("prepbot: say how Slack reaches prepbot: --url https://your.host (HTTP mode, Slack posts to "
+              "<url>/slack/events) or --socket-mode (no public URL; needs an app-level token).", file=sys.stderr)
+        return 2
+    if arguments.url and not arguments.url.startswith("https://"):
+        print(f"prepbot: --url must be a full https:// URL such as https://prep.example.org (Slack only calls HTTPS), "
+              f"got {arguments.url!r}.", file=sys.stderr)
+        return 2
+    print(json.dumps(app.slack_manifest(socket_mode, arguments.url, name=arguments.name), indent=2))
+    return 0

@@ -1,4 +1,4 @@
-"""The Slack adapter: bolt's `AsyncApp` over HTTP or Socket Mode, acknowledging first and handing events to the core."""
+"""The Slack adapter: bolt's `AsyncApp` over HTTP or Socket Mode, recording each event before acknowledging it."""
 
 from __future__ import annotations
 
@@ -6,21 +6,20 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
+from urllib.parse import urljoin
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -34,6 +33,7 @@ from adapters.slack.oauth import SqlInstallationStore, SqlOAuthStateStore
 from adapters.slack.port import Pacer, SlackChat
 from bot.actions import PostReply, Reply
 from bot.app import StartupError
+from bot.commands import ORGANIZER_COMMANDS
 from bot.core import Clock, PrepBot, utc_now
 from bot.events import DrillRequested, Event, ReactionAdded, ReactionRemoved
 from bot.messages import Message
@@ -44,13 +44,27 @@ logger = logging.getLogger(__name__)
 
 SLACK_API_URL = "https://slack.com/api/"
 FAILED = Message.text("Sorry, prepbot could not do that just now. Please try again in a moment.")
+UNKNOWN_COMMAND = "prepbot answers /prep and /drill only. Try /prep help."
+ADMIN_LOOKUP_FAILED = Message.text(
+    "Slack did not tell prepbot whether you are a workspace admin or owner just now, so organizer commands "
+    "cannot run. Nothing was changed; please try again in a moment.")
 USER_INFO_SECONDS = 60.0
-MAX_CACHED_USERS = 10_000
-TEAM_CLIENT_SECONDS = 300.0
+AUTHORIZE_SECONDS = 60.0
+MAX_CACHED = 10_000
+SHUTDOWN_GRACE_SECONDS = 5.0
+# Slack's Retry-After for chat.postMessage is usually a second or two; eight waits ride out a burst.
+RATE_LIMIT_RETRIES = 8
 
 
 class SlackAdapter:
-    """Serves one Slack app (single workspace by token, or many by OAuth) until cancelled."""
+    """Serves one Slack app (one workspace by bot token, or many by OAuth) until cancelled.
+
+    Events are handed to the core *before* they are acknowledged, so an event is in the core's
+    inbox (with its effects) before Slack stops redelivering it; a failure answers 500 and Slack's
+    retry is the retry. Nothing before an acknowledgement calls Slack: the bot's identity comes
+    from `auth.test` at start (or the stored installation), and every reply, lookup and private
+    note runs after the acknowledgement.
+    """
 
     platform = "slack"
 
@@ -68,15 +82,18 @@ class SlackAdapter:
         self._installations = SqlInstallationStore(sessions) if settings.slack_oauth_configured else None
         if self._installations is not None and not settings.slack_state_secret:
             raise StartupError("Slack OAuth installs need SLACK_STATE_SECRET (any long random string).")
+        _quiet_token_logs()
         self._sessions = sessions
         self._clock = clock
-        self._api_url = settings.slack_api_url or SLACK_API_URL
+        # slack_sdk appends method names to the base URL as is, so it must end in a slash.
+        self._api_url = (settings.slack_api_url or SLACK_API_URL).rstrip("/") + "/"
         self._client = self._new_client(None if self._installations is not None else settings.slack_bot_token)
-        self._team_clients: dict[str, tuple[float, AsyncWebClient]] = {}
-        self._chat = SlackChat(self._client_for, Pacer(pace_seconds))
+        self._identity: AuthorizeResult | None = None
+        self._authorized: dict[tuple[str, str], tuple[float, AuthorizeResult]] = {}
         self._users: dict[tuple[str, str], tuple[float, Mapping[str, Any]]] = {}
         self._bots: dict[tuple[str, str], bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._chat = SlackChat(self._client_for, Pacer(pace_seconds), self._spawn)
         self._ready = asyncio.Event()
         self._core: PrepBot | None = None
         self.http_port: int | None = None
@@ -87,39 +104,47 @@ class SlackAdapter:
 
     @property
     def ready(self) -> asyncio.Event:
-        """Set once the adapter serves requests (HTTP bound, or the Socket Mode connection open)."""
+        """Set once the adapter serves requests (HTTP bound, and in Socket Mode the connection open)."""
         return self._ready
 
     async def run(self, core: PrepBot) -> None:
+        """Check the credentials, serve HTTP (and Socket Mode when configured) until cancelled."""
         self._core = core
+        if self._installations is None:
+            self._identity = await self._check_token()
         app = self._build_app()
         runner = web.AppRunner(build_web_app(app, self._ready, serve_events=not self._socket_mode), access_log=None)
         await runner.setup()
         socket: AsyncSocketModeHandler | None = None
         try:
-            if self._installations is None:
-                await self._check_token()
             site = web.TCPSite(runner, self._settings.host, self._settings.port)
             await site.start()
             self.http_port = _bound_port(runner)
             if self._socket_mode:
-                socket = _AcknowledgingSocketModeHandler(app, self._settings.slack_app_token, web_client=self._client)
-                await socket.connect_async()
+                socket = await self._connect_socket(app)
             self._ready.set()
-            logger.info("Slack adapter ready: %s, HTTP on %s:%s", "Socket Mode" if self._socket_mode else "HTTP mode",
+            logger.info("Slack adapter ready in %s; HTTP on %s:%s", "Socket Mode" if self._socket_mode else "HTTP mode",
                         self._settings.host, self.http_port)
             await asyncio.Event().wait()
         finally:
             self._ready.clear()
             if socket is not None:
-                await socket.close_async()
-            await self.drain()
+                await socket.close_async()  # type: ignore[no-untyped-call]
             await runner.cleanup()
+            await self._finish_background(SHUTDOWN_GRACE_SECONDS)
 
     async def drain(self) -> None:
-        """Wait for the work started after acknowledgements (replies, member lookups) to finish."""
+        """Wait for the work started after acknowledgements (replies, lookups, private notes) to finish."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _finish_background(self, grace: float) -> None:
+        # A reply stuck on a slow Slack must not hold the process up at shutdown for ever.
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # ---- bolt ------------------------------------------------------------------------------------
 
@@ -132,23 +157,37 @@ class SlackAdapter:
                 client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=list(BOT_SCOPES),
                 installation_store=self._installations, install_path=INSTALL_PATH, redirect_uri_path=REDIRECT_PATH,
                 state_store=SqlOAuthStateStore(self._sessions, settings.slack_state_secret),
+                authorization_url=urljoin(self._api_url, "/oauth/v2/authorize"),
             )
         app = AsyncApp(
-            client=self._client,
+            # Tokenless: each request's client gets its token from `_authorize`.
+            client=self._new_client(None),
             signing_secret=settings.slack_signing_secret or "",
-            # Listeners run before the response goes back, so an event is durable (in the core's inbox) before its ack;
-            # slow work (commands, replies) is started as a task after an explicit ack instead.
+            # Our own authorize: bolt's would call auth.test before the first acknowledgement.
+            authorize=_Authorize(self._authorize),  # type: ignore[arg-type]  # bolt takes an AsyncAuthorize as is
+            # Listeners finish before the response goes back, so an event is in the core's inbox before its ack;
+            # command listeners acknowledge at once and hand their work to a task.
             process_before_response=True,
             request_verification_enabled=not self._socket_mode,
             oauth_settings=oauth_settings,
-            logger=logging.getLogger("adapters.slack.bolt"),
+            logger=_bolt_logger(),
         )
+        # One listener for every message subtype: a second `message` listener would never see
+        # edits or deletes, because the first match takes the request.
         for name in ("message", "reaction_added", "reaction_removed", "app_mention"):
             app.event(name)(self._on_event)
-        app.event(re.compile(".*"))(self._on_other_event)
+        if self._installations is not None:
+            app.event("app_uninstalled")(self._on_uninstalled)
+            app.event("tokens_revoked")(self._on_uninstalled)
+        everything = re.compile(".*")
+        app.event(everything)(self._ack_only)  # subscribed events prepbot does not act on are still acknowledged
         app.command("/prep")(self._on_command)
         app.command("/drill")(self._on_command)
+        app.command(everything)(self._on_unknown_command)
         app.shortcut(translate.DRILL_CALLBACK_ID)(self._on_shortcut)
+        app.shortcut(everything)(self._ack_only)
+        app.action(everything)(self._ack_only)
+        app.view(everything)(self._ack_only)
         return app
 
     async def _on_event(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -156,31 +195,67 @@ class SlackAdapter:
         reply = await self._handle(event) if event is not None else None
         await ack()
         if isinstance(event, ReactionAdded | ReactionRemoved):
-            key = (event.reactor.workspace.id, event.reactor.id)
-            if key not in self._bots:
-                self._spawn(self._note_if_bot(context.client, event.reactor))
+            if (event.reactor.workspace.id, event.reactor.id) not in self._bots:
+                self._spawn(self._note_if_bot(event.reactor))
         elif isinstance(event, DrillRequested) and reply is not None:
             self._spawn(self._deliver(reply, event.channel, event.user, event.thread, None))
 
-    async def _on_other_event(self, ack: AsyncAck) -> None:
+    async def _on_uninstalled(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
+        assert self._installations is not None
+        if event.get("type") == "app_uninstalled" or (event.get("tokens") or {}).get("bot"):
+            enterprise_id, team_id = body.get("enterprise_id"), body.get("team_id")
+            await self._installations.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
+            self._authorized.pop((enterprise_id or "", team_id or ""), None)
+            logger.info("prepbot was uninstalled from Slack workspace %s; its installation is removed", team_id)
         await ack()
 
-    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()
-        self._spawn(self._run_command(dict(command), context.client))
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._run_command(dict(command)))
+
+    async def _on_unknown_command(self, ack: AsyncAck) -> None:
+        await ack(text=UNKNOWN_COMMAND)
 
     async def _on_shortcut(self, ack: AsyncAck, shortcut: dict[str, Any]) -> None:
         await ack()
         self._spawn(self._run_shortcut(dict(shortcut)))
 
+    async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        if self._installations is None:
+            return self._identity
+        key, now = (enterprise_id or "", team_id or ""), time.monotonic()
+        cached = self._authorized.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        installation = await self._installations.async_find_installation(enterprise_id=enterprise_id, team_id=team_id)
+        if installation is None or installation.bot_token is None:
+            return None
+        result = AuthorizeResult(
+            enterprise_id=installation.enterprise_id, team_id=installation.team_id, bot_user_id=installation.bot_user_id,
+            bot_id=installation.bot_id, bot_token=installation.bot_token, bot_scopes=installation.bot_scopes)
+        if len(self._authorized) >= MAX_CACHED:
+            self._authorized.clear()
+        self._authorized[key] = (now + AUTHORIZE_SECONDS, result)
+        return result
+
     # ---- after the ack ---------------------------------------------------------------------------
 
-    async def _run_command(self, command: dict[str, Any], client: AsyncWebClient | None) -> None:
+    async def _run_command(self, command: dict[str, Any]) -> None:
         at = self._clock()
         is_admin = False
-        if command.get("command") == "/prep" and client is not None:
-            user = await self._user_info(client, str(command.get("team_id")), str(command.get("user_id")))
+        team_id, user_id = str(command.get("team_id") or ""), str(command.get("user_id") or "")
+        if command.get("command") == "/prep" and team_id and user_id:
+            user = await self._user_info(team_id, user_id)
             is_admin = bool(user and (user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")))
+            if user is None and _names_organizer_command(str(command.get("text") or "")) and user_id not in self._settings.organizers:
+                # Refusing as "not an organizer" would be wrong for an admin whose lookup merely failed.
+                event = translate.command_event(command, at)
+                if event is not None:
+                    await self._deliver(Reply(ADMIN_LOOKUP_FAILED), event.channel, event.user, None, command.get("response_url"))
+                return
         event = translate.command_event(command, at, user_is_admin=is_admin)
         if event is None:
             logger.warning("ignoring a slash command without team, channel, user or trigger id")
@@ -189,8 +264,10 @@ class SlackAdapter:
 
     async def _run_shortcut(self, shortcut: dict[str, Any]) -> None:
         event = translate.shortcut_event(shortcut, self._clock())
-        if event is not None:
-            await self._answer(event, event.channel, event.user, event.thread, shortcut.get("response_url"))
+        if event is None:
+            logger.warning("ignoring a shortcut without team, channel, user or trigger id")
+            return
+        await self._answer(event, event.channel, event.user, event.thread, shortcut.get("response_url"))
 
     async def _answer(self, event: Event, channel: ChannelRef, user: UserRef, thread: MessageRef | None, response_url: str | None) -> None:
         try:
@@ -207,9 +284,11 @@ class SlackAdapter:
             await self._chat.perform(PostReply(thread, reply.message))
             return
         if response_url:
+            # The response URL works even in channels the bot is not a member of; chat.postEphemeral does not.
             try:
-                response = await AsyncWebhookClient(response_url).send(
-                    text=translate.fallback_text(reply.message), blocks=translate.blocks(reply.message), response_type="ephemeral")
+                response = await AsyncWebhookClient(response_url, retry_handlers=_retry_handlers()).send(
+                    text=translate.fallback_text(reply.message), blocks=translate.blocks(reply.message),
+                    response_type="ephemeral")
                 if response.status_code == 200:
                     return
                 logger.warning("the response URL answered %s; sending an ephemeral message instead", response.status_code)
@@ -217,32 +296,31 @@ class SlackAdapter:
                 logger.warning("the response URL failed; sending an ephemeral message instead", exc_info=True)
         await self._chat.reply_privately(channel, user, reply.message, thread)
 
-    async def _note_if_bot(self, client: AsyncWebClient | None, user: UserRef) -> None:
+    async def _note_if_bot(self, user: UserRef) -> None:
         # Reaction events do not say whether the reactor is a bot; ask once, after the ack, and tell the core.
-        if client is None:
-            return
-        info = await self._user_info(client, user.workspace.id, user.id)
+        info = await self._user_info(user.workspace.id, user.id)
         if info is None:
             return
         is_bot = bool(info.get("is_bot")) or user.id == "USLACKBOT"
-        if len(self._bots) >= MAX_CACHED_USERS:
+        if len(self._bots) >= MAX_CACHED:
             self._bots.clear()
         self._bots[(user.workspace.id, user.id)] = is_bot
         if is_bot:
             await self._require_core().note_member(user, is_bot=True)
 
-    async def _user_info(self, client: AsyncWebClient, team_id: str, user_id: str) -> Mapping[str, Any] | None:
+    async def _user_info(self, team_id: str, user_id: str) -> Mapping[str, Any] | None:
         key, now = (team_id, user_id), time.monotonic()
         cached = self._users.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
+            client = await self._client_for(team_id)
             response = await client.users_info(user=user_id)
-        except SlackApiError as error:
-            logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+        except (SlackApiError, LookupError) as error:
+            logger.warning("users.info for %s failed: %s", user_id, _reason(error))
             return None
         info: Mapping[str, Any] = response.get("user") or {}
-        if len(self._users) >= MAX_CACHED_USERS:
+        if len(self._users) >= MAX_CACHED:
             self._users = {k: v for k, v in self._users.items() if v[0] > now}
         self._users[key] = (now + USER_INFO_SECONDS, info)
         return info
@@ -263,51 +341,113 @@ class SlackAdapter:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
-            logger.error("background Slack work failed", exc_info=error)
+            logger.error("Slack work after an acknowledgement failed", exc_info=error)
 
     # ---- Web API clients -------------------------------------------------------------------------
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
-        return AsyncWebClient(token=token, base_url=self._api_url, retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        ])
+        return AsyncWebClient(token=token, base_url=self._api_url, retry_handlers=_retry_handlers())
 
     async def _client_for(self, team_id: str) -> AsyncWebClient:
         if self._installations is None:
             return self._client
-        now = time.monotonic()
-        cached = self._team_clients.get(team_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        bot = await self._installations.async_find_bot(enterprise_id=None, team_id=team_id)
-        if bot is None:
+        authorized = await self._authorize(None, team_id)
+        if authorized is None or authorized.bot_token is None:
             raise LookupError(f"prepbot is not installed in Slack workspace {team_id}")
-        client = self._new_client(bot.bot_token)
-        self._team_clients[team_id] = (now + TEAM_CLIENT_SECONDS, client)
-        return client
+        return self._new_client(authorized.bot_token)
 
-    async def _check_token(self) -> None:
+    async def _check_token(self) -> AuthorizeResult:
         try:
             identity = await self._client.auth_test()
         except SlackApiError as error:
-            raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}); check the token.") from None
+            raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({_reason(error)}); check the token.") from None
         logger.info("Slack bot %s in workspace %s", identity.get("user_id"), identity.get("team_id"))
+        return AuthorizeResult(
+            enterprise_id=identity.get("enterprise_id"), team_id=identity.get("team_id"), team=identity.get("team"),
+            url=identity.get("url"), bot_user_id=identity.get("user_id"), bot_id=identity.get("bot_id"),
+            bot_token=self._client.token)
+
+    async def _connect_socket(self, app: AsyncApp) -> AsyncSocketModeHandler:
+        handler = _AcknowledgingSocketModeHandler(app, self._settings.slack_app_token, web_client=self._client)
+        try:
+            # Asked for here, once, so a bad app token stops the start with a clear message
+            # instead of the client's endless reconnect loop.
+            handler.client.wss_uri = await handler.client.issue_new_wss_url()
+        except SlackApiError as error:
+            raise StartupError(f"Slack refused SLACK_APP_TOKEN ({_reason(error)}); it needs the connections:write scope.") from None
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        return handler
+
+
+class _Authorize(AsyncAuthorize):
+    """Bolt's authorize step answered from what the adapter already knows, without a Web API call."""
+
+    def __init__(self, lookup: Callable[[str | None, str | None], Awaitable[AuthorizeResult | None]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._lookup = lookup
+
+    async def __call__(
+        self, *, context: AsyncBoltContext, enterprise_id: str | None, team_id: str | None, user_id: str | None,
+        **_: Any,
+    ) -> AuthorizeResult | None:
+        return await self._lookup(enterprise_id, team_id)
 
 
 class _AcknowledgingSocketModeHandler(AsyncSocketModeHandler):
-    """Acknowledges every envelope prepbot has no listener for, so Slack does not redeliver it.
+    """Acknowledges every envelope that bolt answered, whatever the status, unless a listener failed.
 
-    A listener that failed (status 500) stays unacknowledged on purpose: Slack's redelivery is the retry.
+    Bolt sends no ack for a non-200 answer, and Slack then redelivers the envelope; only a failed
+    listener (500) should get that retry.
     """
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         start = time.time()
         response: BoltResponse = await run_async_bolt_app(self.app, req)
-        if response.status == 404:
+        if response.status < 500 and response.status != 200:
+            logger.debug("acknowledging a %s envelope that bolt answered with %s", req.type, response.status)
             response = BoltResponse(status=200, body="")
         await send_async_response(client, req, response, start)
+
+
+def _names_organizer_command(text: str) -> bool:
+    words = text.split()
+    return bool(words) and words[0].lower() in ORGANIZER_COMMANDS
+
+
+def _retry_handlers() -> list[Any]:
+    # Only 429s are retried: Slack did not act on them. A connection error or a 5xx after a
+    # chat.postMessage may have posted already, and a blind resend would post the day's question
+    # twice; the poster reconciles by the prompt's marker instead.
+    return [AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or "unknown error")
+    return str(error)
+
+
+def _quiet_token_logs() -> None:
+    # At DEBUG, slack_sdk logs response bodies (oauth.v2.access's holds the new bot token) and
+    # aiosqlite logs statement parameters (an installation's token among them).
+    for name in ("slack_sdk.web", "slack_sdk.oauth", "aiosqlite"):
+        named = logging.getLogger(name)
+        if named.getEffectiveLevel() < logging.INFO:
+            named.setLevel(logging.INFO)
+
+
+class _WithoutTokenNotice(logging.Filter):
+    """Drops bolt's warning that SLACK_BOT_TOKEN is unused: bolt reads it from the environment, and our client holds it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("As you gave `client` as well")
+
+
+def _bolt_logger() -> logging.Logger:
+    bolt = logging.getLogger("adapters.slack.bolt")
+    if not any(isinstance(f, _WithoutTokenNotice) for f in bolt.filters):
+        bolt.addFilter(_WithoutTokenNotice())
+    return bolt
 
 
 def _bound_port(runner: web.AppRunner) -> int | None:
@@ -315,4 +455,3 @@ def _bound_port(runner: web.AppRunner) -> int | None:
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])
     return None
-

@@ -10,11 +10,16 @@ EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 
+# chat:write posts; *:history brings thread replies and lets a lost post be found again; users:read
+# tells organizers (is_admin / is_owner) and bots apart; reactions:read brings the ratings.
 BOT_SCOPES = (
-    "chat:write", "commands", "reactions:read", "channels:history", "groups:history",
-    "app_mentions:read", "users:read", "channels:read",
+    "app_mentions:read", "channels:history", "chat:write", "commands", "groups:history",
+    "reactions:read", "users:read",
 )
-BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "reaction_removed", "app_mention")
+BOT_EVENTS = (
+    "message.channels", "message.groups", "reaction_added", "reaction_removed", "app_mention",
+    "app_uninstalled", "tokens_revoked",  # so an OAuth host forgets a workspace that removed the app
+)
 
 
 def events_url(url: str) -> str:

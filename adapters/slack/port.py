@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 """The Web API client holding the bot token of a workspace (team id)."""
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+"""Runs work in the background, after the current request is acknowledged."""
 
 HISTORY_PAGES = 10
 
@@ -51,19 +54,24 @@ class Pacer:
 
 
 class SlackChat:
-    """What the core asks of Slack, done with the workspace's own bot token."""
+    """What the core asks of Slack, done with the workspace's own bot token.
 
-    def __init__(self, client_for: ClientFor, pacer: Pacer) -> None:
+    Private notes (`PostPrivately`) are sent in the background: the core sends them while it
+    handles an answer, which happens before Slack's event is acknowledged.
+    """
+
+    def __init__(self, client_for: ClientFor, pacer: Pacer, spawn: Spawn) -> None:
         self._client_for = client_for
         self._pacer = pacer
+        self._spawn = spawn
 
     async def perform(self, action: Action) -> MessageRef | None:
+        if isinstance(action, PostPrivately):
+            self._spawn(self.reply_privately(action.channel, action.user, action.message))
+            return None
         arguments = translate.post_arguments(action)
         channel = action.thread.channel if isinstance(action, PostReply) else action.channel
         client = await self._client_for(channel.workspace.id)
-        if isinstance(action, PostPrivately):
-            await client.chat_postEphemeral(**arguments)
-            return None
         await self._pacer.wait(f"{channel.workspace.id}/{channel.id}")
         response = await client.chat_postMessage(**arguments)
         return MessageRef(channel, str(response["ts"]))
