@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -138,7 +138,7 @@ class Slack:
         """{(answer message ts, rater id): score} for every rating that counts."""
         async with self.sessions() as session:
             rows = (await session.execute(
-                progress.counted_ratings().add_columns(models.Answer.message_id)
+                select(models.Rating.message_id, models.Rating.rater_id, models.Rating.score).where(models.Rating.counted.is_(True))
             )).all()
             raters = {m.id: m.external_id for m in (await session.scalars(select(models.Member))).all()}
         return {(row.message_id, raters[row.rater_id]): row.score for row in rows}
@@ -146,7 +146,7 @@ class Slack:
     async def answers(self) -> dict[str, str | None]:
         """{message ts: text} of the answers that stand."""
         async with self.sessions() as session:
-            standing = [cast(models.Answer, a) for a in (await session.scalars(progress.live_answers())).all()]
+            standing = (await session.scalars(select(models.Answer).where(*progress.STANDING))).all()
         return {answer.message_id: answer.text for answer in standing}
 
 
