@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -14,14 +14,15 @@ from bot import ids, models, tallies
 from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
 
-def insert_ignoring_conflicts(session: AsyncSession, model: type[models.Base], **values: Any) -> Insert:
-    """`INSERT … ON CONFLICT DO NOTHING` for the session's dialect; a unique row is written once."""
+def dialect_insert(session: AsyncSession, model: type[models.Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the session's dialect's `ON CONFLICT` clauses (PostgreSQL, or SQLite)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if dialect == "postgresql":
-        return postgresql.insert(model).values(**values).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(model).values(**values).on_conflict_do_nothing()
-    return insert(model).values(**values)
+    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+
+
+def insert_ignoring_conflicts(session: AsyncSession, model: type[models.Base], **values: Any) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING`; a unique row is written once."""
+    return dialect_insert(session, model).values(**values).on_conflict_do_nothing()
 
 
 async def _get_or_insert(session: AsyncSession, query: Select[int], model: type[models.Base], **values: Any) -> int:
