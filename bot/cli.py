@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = bank_commands.add_parser("validate", help="check track files and report every problem")
     validate.add_argument("paths", nargs="*", type=Path, help="track files or folders (default: QUESTION_BANK_DIR)")
     bank_commands.add_parser("list", help="list the tracks and their question counts")
+
+    discord_commands = commands.add_parser("discord", help="Discord set-up helpers").add_subparsers(
+        dest="discord_command", required=True, metavar="ACTION")
+    invite = discord_commands.add_parser("invite-url", help="print the link that adds the bot to a server")
+    invite.add_argument("--application-id", help="the application id (default: asked of Discord with DISCORD_TOKEN)")
     return parser
 
 
@@ -91,6 +96,8 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
                 return 1
             print(f"OK: {', '.join(str(p) for p in paths)} is valid.")
             return 0
+        case "discord":
+            return await _invite_url(arguments, settings)
         case "bank":
             for track in bank.load_bank(settings.question_bank_dir).values():
                 print(f"{track.id}: {track.title} — {len(track.questions)} questions in {len(track.categories)} categories")
@@ -99,3 +106,16 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
                     print(f"  {category.id}: {category.name} ({count} questions, {len(category.probes)} probes)")
             return 0
     raise AssertionError(arguments.command)
+
+
+
+async def _invite_url(arguments: argparse.Namespace, settings: Settings) -> int:
+    """`prepbot discord invite-url`: the OAuth2 link with the bot and applications.commands scopes."""
+    try:
+        url, explanation = await app.discord_invite(settings, arguments.application_id)
+    except app.StartupError as error:
+        print(f"prepbot: {error}", file=sys.stderr)
+        return 2
+    print(url)
+    print(explanation, file=sys.stderr)
+    return 0

@@ -62,10 +62,10 @@ class DiscordChat:
     async def _post_prompt(self, action: PostPrompt) -> MessageRef:
         channel_id = int(action.channel.id)
         messageable = self.client.get_partial_messageable(channel_id, guild_id=_guild_id(action.channel))
-        # enforce_nonce: a retried send with the same nonce returns the first message instead of a second one.
+        # discord.py sends a nonce with enforce_nonce: a retried send with the same nonce (within a few
+        # minutes) returns the first message instead of creating a second one.
         sent = await messageable.send(
-            embed=translate.render(action.message, marker=action.marker),
-            nonce=translate.nonce_for(action.marker), enforce_nonce=True)
+            embed=translate.render(action.message, marker=action.marker), nonce=translate.nonce_for(action.marker))
         await self._open_thread(channel_id, sent.id, translate.thread_name(action.message))
         return MessageRef(action.channel, str(sent.id))
 

@@ -37,13 +37,9 @@ EMBED_COLOUR = 0x5865F2
 MESSAGE_CONTENT_NOTE = (
     "This server's prepbot runs without Discord's Message Content intent: it records who answered and when, "
     "but not the words. An operator can enable the intent (Developer Portal → Bot → Message Content Intent) "
-    "and set DISCORD_MESSAGE_CONTENT=1 to keep answer text."
+    "and set DISCORD_MESSAGE_CONTENT=true to keep answer text."
 )
-ORGANIZER_GROUP = "prep-admin"
-ORGANIZER_NOTE = (
-    f"On Discord the organizer commands live under /{ORGANIZER_GROUP} (e.g. /{ORGANIZER_GROUP} setup) and are "
-    "shown to members with Manage Server."
-)
+ORGANIZER_NOTE = "On Discord, organizers are members with the Manage Server permission."
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,125 @@
+"""Fixtures for the Discord adapter: a fake Discord, and the real discord.py client connected to it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import discord.gateway
+import discord.http
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.discord import DiscordAdapter
+from bot.core import PrepBot
+from bot.settings import Settings
+from tests.fakes.discord import FakeDiscord, FakeUser, Json
+
+KEYCAPS = {n: f"{n}\ufe0f\u20e3" for n in range(1, 6)}
+CLIENT_OPTIONS = {"guild_ready_timeout": 0.05}
+
+
+@pytest.fixture(autouse=True)
+def restore_discord_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`redirect` sets process-wide URLs in discord.py; put them back after each test."""
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as server:
+        yield server
+
+
+@pytest.fixture
+def message_content() -> bool:
+    return True
+
+
+def settings_for(fake: FakeDiscord, database_url: str = "sqlite+aiosqlite://", **changes: Any) -> Settings:
+    return replace(Settings(), database_url=database_url, discord_token=fake.token, discord_api_url=fake.api_url,
+                   discord_gateway_url=fake.gateway_url, default_track="mini", **changes)
+
+
+@dataclass
+class Bot:
+    """The adapter serving the fake, and helpers that act as the server's members would."""
+
+    fake: FakeDiscord
+    adapter: DiscordAdapter
+    core: PrepBot
+    task: asyncio.Task[None]
+
+    async def command(self, user: FakeUser, *path: str, channel_id: int | None = None, **options: Any) -> str:
+        interaction = await self.fake.answered(await self.fake.invoke(user, "prep", *path, options=options, channel_id=channel_id))
+        return interaction.reply_text()
+
+    async def setup_channel(self) -> None:
+        reply = await self.command(self.fake.organizer, "setup", time="09:00", timezone="UTC", days="daily")
+        assert reply.startswith("Done."), reply
+
+    async def post_prompt(self) -> Json:
+        """`/prep now`: the prompt message, once its thread is open."""
+        before = len(self.fake.bot_posts())
+        reply = await self.command(self.fake.organizer, "now")
+        assert reply.startswith("Posted today's question"), reply
+        prompt = self.fake.bot_posts()[before]
+        await self.fake.wait_for(lambda: self.fake.thread(int(prompt["id"])), what="the prompt's thread")
+        return prompt
+
+    async def answer(self, user: FakeUser, thread_id: int, text: str) -> Json:
+        message = await self.fake.post(user, thread_id, text)
+        await self.wait_for_answer(int(message["id"]))
+        return message
+
+    async def wait_for_answer(self, message_id: int) -> None:
+        async def recorded() -> bool:
+            from sqlalchemy import select
+
+            from bot import models
+            async with self.core._sessions() as session:  # noqa: SLF001 - tests read the database directly
+                return await session.scalar(select(models.Answer.id).where(models.Answer.message_id == str(message_id))) is not None
+        await poll(recorded, what=f"answer {message_id} to be recorded")
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def poll(check: Any, timeout: float = 10.0, what: str = "a condition") -> Any:
+    """Await `check()` until truthy, at most `timeout` seconds (a bounded wait, never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def start_bot(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession], **settings: Any) -> Bot:
+    adapter = DiscordAdapter(settings_for(fake, **settings), sessions, first_retry_seconds=0.05,
+                             max_retry_seconds=0.4, client_options=CLIENT_OPTIONS)
+    core = PrepBot(sessions, adapter.port, default_track="mini")
+    task = asyncio.create_task(adapter.run(core))
+    await fake.wait_for(lambda: fake.live is not None and fake.live.socket is not None or task.done(), what="the client to identify")
+    if task.done():
+        task.result()
+    await poll(lambda: _ready(adapter), what="the client to be ready")
+    return Bot(fake, adapter, core, task)
+
+
+async def _ready(adapter: DiscordAdapter) -> bool:
+    return adapter.client is not None and adapter.client.became_ready
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession], message_content: bool) -> AsyncIterator[Bot]:
+    running = await start_bot(fake, sessions, discord_message_content=message_content)
+    yield running
+    await running.stop()
