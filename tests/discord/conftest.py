@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -10,9 +11,11 @@ from typing import Any
 import discord.gateway
 import discord.http
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord import DiscordAdapter
+from bot import models
 from bot.core import PrepBot
 from bot.settings import Settings
 from tests.fakes.discord import FakeDiscord, FakeUser, Json
@@ -52,6 +55,7 @@ class Bot:
     adapter: DiscordAdapter
     core: PrepBot
     task: asyncio.Task[None]
+    sessions: async_sessionmaker[AsyncSession]
 
     async def command(self, user: FakeUser, *path: str, channel_id: int | None = None, **options: Any) -> str:
         interaction = await self.fake.answered(await self.fake.invoke(user, "prep", *path, options=options, channel_id=channel_id))
@@ -75,14 +79,38 @@ class Bot:
         await self.wait_for_answer(int(message["id"]))
         return message
 
-    async def wait_for_answer(self, message_id: int) -> None:
-        async def recorded() -> bool:
-            from sqlalchemy import select
+    async def wait_for_answer(self, message_id: int) -> models.Answer:
+        return await poll(lambda: self.answer_row(message_id), what=f"answer {message_id} to be recorded")  # type: ignore[no-any-return]
 
-            from bot import models
-            async with self.core._sessions() as session:  # noqa: SLF001 - tests read the database directly
-                return await session.scalar(select(models.Answer.id).where(models.Answer.message_id == str(message_id))) is not None
-        await poll(recorded, what=f"answer {message_id} to be recorded")
+    async def answer_row(self, message_id: int | str) -> models.Answer | None:
+        async with self.sessions() as session:
+            return await session.scalar(select(models.Answer).where(models.Answer.message_id == str(message_id)))
+
+    async def ratings(self, message_id: int | str) -> dict[int, int]:
+        """The rating in force per rater (Discord user id) on a message."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(models.Member.external_id, models.Rating.score)
+                .join(models.Member, models.Member.id == models.Rating.rater_id)
+                .where(models.Rating.message_id == str(message_id)))
+            return {int(member): score for member, score in rows}
+
+    async def settle(self) -> None:
+        """Wait until every gateway event sent so far has been received and handled.
+
+        The gateway is ordered: once a sentinel sent last has arrived, every earlier event has too,
+        and its handler task exists; then those tasks are awaited.
+        """
+        client = self.adapter.client
+        assert client is not None
+        token = f"sentinel-{uuid.uuid4().hex[:8]}"
+        arrived = asyncio.ensure_future(client.wait_for(  # type: ignore[attr-defined]
+            "raw_reaction_add", check=lambda payload: payload.emoji.name == token, timeout=10))
+        await self.fake.react(self.fake.carol, self.fake.channel_id, 1, token)
+        await arrived
+        current = asyncio.current_task()
+        handlers = [t for t in asyncio.all_tasks() if t is not current and t.get_name().startswith("discord.py: on_")]
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 10)
 
     async def stop(self) -> None:
         self.task.cancel()
@@ -111,7 +139,7 @@ async def start_bot(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession
     if task.done():
         task.result()
     await poll(lambda: _ready(adapter), what="the client to be ready")
-    return Bot(fake, adapter, core, task)
+    return Bot(fake, adapter, core, task, sessions)
 
 
 async def _ready(adapter: DiscordAdapter) -> bool:

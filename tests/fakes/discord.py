@@ -184,6 +184,9 @@ class FakeDiscord:
         self.port = 0
         self.refuse_logins = False
         self.unavailable = False
+        self.threads_in_guild_create = True
+        self.replay_overlap = 0
+        self._lost: list[RateLimitRule] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -244,6 +247,10 @@ class FakeDiscord:
     def rate_limit(self, method: str, path: str, *, times: int = 1, retry_after: float = 0.25, scope: str = "user") -> None:
         """Answer the next `times` requests matching `method` and the regex `path` with 429."""
         self._rate_limits.append(RateLimitRule(method, re.compile(path), times, retry_after, scope))
+
+    def lose_response(self, method: str, path: str, *, times: int = 1, status: int = 502) -> None:
+        """Carry out the next `times` matching requests but answer `status`, as when a response is lost."""
+        self._lost.append(RateLimitRule(method, re.compile(path), times, 0.0, str(status)))
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         pattern = re.compile(path)
@@ -403,16 +410,20 @@ class FakeDiscord:
         session = GatewaySession(f"session-{next(self._ids)}", intents, data.get("shard") or [0, 1])
         session.socket = socket
         self.sessions[session.id] = session
-        self.live = session
+        shard_id, shard_count = session.shard
+        owns_guild = (self.guild_id >> 22) % shard_count == shard_id
+        if owns_guild:
+            self.live = session
         ready = session.next("READY", {
             "v": 10, "user": {**self.bot.json(), "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}], "session_id": session.id,
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}] if owns_guild else [], "session_id": session.id,
             "resume_gateway_url": self.gateway_url, "shard": session.shard,
             "application": {"id": str(self.application_id), "flags": 0}, "private_channels": [],
             "relationships": [], "presences": [], "geo_ordered_rtc_regions": [], "user_settings": {}, "session_type": "normal",
         })
         await socket.send_str(json.dumps(ready))
-        await socket.send_str(json.dumps(session.next("GUILD_CREATE", self._guild())))
+        if owns_guild:
+            await socket.send_str(json.dumps(session.next("GUILD_CREATE", self._guild())))
         return session
 
     async def _resume(self, socket: web.WebSocketResponse, data: Json) -> GatewaySession | None:
@@ -422,8 +433,9 @@ class FakeDiscord:
             await socket.send_str(json.dumps({"op": 9, "d": False}))
             return None
         session.socket = socket
-        self.live = session
-        since = int(data.get("seq") or 0)
+        if self.live is None or self.live.id == session.id:
+            self.live = session
+        since = int(data.get("seq") or 0) - self.replay_overlap
         for payload in session.events:
             if payload["s"] > since:
                 await socket.send_str(json.dumps(payload))
@@ -436,7 +448,7 @@ class FakeDiscord:
             "color": 0, "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
             "hoist": False, "managed": False, "mentionable": False, "flags": 0, "icon": None, "unicode_emoji": None,
         }
-        threads = [c for c in self.channels.values() if c["type"] == 11]
+        threads = [c for c in self.channels.values() if c["type"] == 11] if self.threads_in_guild_create else []
         return {
             "id": str(self.guild_id), "name": "Interview Prep", "icon": None, "splash": None, "discovery_splash": None,
             "owner_id": str(self.organizer.id), "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0,
@@ -467,6 +479,11 @@ class FakeDiscord:
         path = request.path[len(API_PREFIX):]
         request[BODY] = body
         response = await self._limited(request.method, path) or await handler(request)
+        for rule in self._lost:
+            if rule.remaining > 0 and rule.method == request.method and rule.pattern.fullmatch(path):
+                rule.remaining -= 1
+                response = _json({"message": "Bad Gateway", "code": 0}, int(rule.scope))
+                break
         self.calls.append(Call(request.method, path, dict(request.query), body, response.status))
         await self._notify()
         return response
