@@ -50,6 +50,7 @@ class Call:
     query: dict[str, str]
     body: Any
     status: int = 0
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 @dataclass(slots=True)
@@ -274,9 +275,9 @@ class FakeDiscord:
     def content_intent(self) -> bool:
         return self.live is not None and bool(self.live.intents & MESSAGE_CONTENT_INTENT)
 
-    async def post(self, author: FakeUser, channel_id: int, content: str) -> Json:
+    async def post(self, author: FakeUser, channel_id: int, content: str, embeds: list[Json] | None = None) -> Json:
         """A member posts a message (e.g. an answer in a thread); the gateway dispatches MESSAGE_CREATE."""
-        message = self._message(channel_id, author, content=content)
+        message = self._message(channel_id, author, content=content, embeds=embeds)
         self.messages.setdefault(channel_id, {})[int(message["id"])] = message
         await self.dispatch("MESSAGE_CREATE", self._as_event(message))
         return message
@@ -355,6 +356,18 @@ class FakeDiscord:
         payload = session.next(event_type, data)
         if session.socket is not None and not session.socket.closed:
             await session.socket.send_str(json.dumps(payload))
+        await self._notify()
+
+    def sent(self, event_type: str, **fields: Any) -> list[Json]:
+        """Dispatches of `event_type` sent on the live session whose data has all of `fields`."""
+        assert self.live is not None
+        return [p for p in self.live.events if p["t"] == event_type and all(p["d"].get(k) == v for k, v in fields.items())]
+
+    async def redeliver(self, *payloads: Json) -> None:
+        """Send dispatches again exactly as before (same sequence numbers), as a duplicated delivery would."""
+        assert self.live is not None and self.live.socket is not None
+        for payload in payloads:
+            await self.live.socket.send_str(json.dumps(payload))
         await self._notify()
 
     async def reconnect(self) -> None:
@@ -477,6 +490,7 @@ class FakeDiscord:
             elif request.content_type.startswith("multipart/"):
                 body = await _multipart_json(request)
         path = request.path[len(API_PREFIX):]
+        arrived = time.monotonic()
         request[BODY] = body
         response = await self._limited(request.method, path) or await handler(request)
         for rule in self._lost:
@@ -484,7 +498,7 @@ class FakeDiscord:
                 rule.remaining -= 1
                 response = _json({"message": "Bad Gateway", "code": 0}, int(rule.scope))
                 break
-        self.calls.append(Call(request.method, path, dict(request.query), body, response.status))
+        self.calls.append(Call(request.method, path, dict(request.query), body, response.status, arrived))
         await self._notify()
         return response
 
