@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=os.environ.get("LOG_LEVEL", "WARNING" if _console_run(arguments) else "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler logs every due-post tick at INFO; the tick logs what it actually posts.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         settings = Settings.from_env()
         return asyncio.run(_dispatch(arguments, settings))

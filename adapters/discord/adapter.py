@@ -95,6 +95,8 @@ class DiscordAdapter:
         so a restart storm never turns into a login storm. A refused token or intent stops the adapter.
         """
         redirect(self._settings.discord_api_url, self._settings.discord_gateway_url)
+        # prepbot never joins voice; discord.py would warn at every start that voice libraries are missing.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         delay = self._first_retry
         while True:
             client = self.build_client(core)

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 ACK_SECONDS = 2.0
 SLOW_COMMANDS = frozenset({"now", "setup"})
 RAW_REACTIONS = frozenset({"raw_reaction_add", "raw_reaction_remove"})
+# The core's own send timeout bounds how long a prompt can stay unrecorded after its thread opened.
+RECORD_WAIT_SECONDS = 35.0
+RECORD_POLL_SECONDS = 0.05
 SOMETHING_WENT_WRONG = "Something went wrong on prepbot's side; nothing was changed. Try again shortly."
 
 
@@ -112,7 +115,26 @@ class PrepClientMixin:
         place = await self.place(message.guild.id, message.channel.id)
         event = translate.answer_posted(message, place, with_text=self.message_content)
         if event is not None:
+            await self._until_prompt_recorded(place)
             await self._handle(event)
+
+    async def _until_prompt_recorded(self, place: translate.Place) -> None:
+        """Hold an answer in a thread this process has just opened until the core has recorded its prompt.
+
+        The core records a prompt once the post returns, a moment after the thread opens; a member
+        quick enough to reply in that moment must not have the answer taken for a stray message.
+        """
+        thread_id = place.thread_id
+        if thread_id is None or not self.threads.is_fresh(thread_id):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RECORD_WAIT_SECONDS
+        while loop.time() < deadline:
+            current = await self.prep.current_prompt(place.channel)
+            if current is not None and current[0].id == str(thread_id):
+                break
+            await asyncio.sleep(RECORD_POLL_SECONDS)
+        self.threads.settled(thread_id)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         if payload.guild_id is None or not self.message_content:

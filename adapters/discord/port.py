@@ -26,6 +26,8 @@ class DiscordChat:
     def __init__(self, threads: ThreadParents) -> None:
         self._client: discord.Client | None = None
         self._threads = threads
+        # Members who refuse DMs: asking again would only add to Discord's count of invalid requests.
+        self._no_dms: set[str] = set()
 
     def attach(self, client: discord.Client | None) -> None:
         self._client = client
@@ -76,15 +78,18 @@ class DiscordChat:
         except discord.HTTPException as error:
             if error.code != THREAD_ALREADY_EXISTS:
                 raise
-        self._threads.remember(message_id, channel_id)
+        self._threads.opened(message_id, channel_id)
 
     async def _send_privately(self, action: PostPrivately) -> None:
+        if action.user.id in self._no_dms:
+            return
         try:
             dm = await self.client.create_dm(discord.Object(int(action.user.id)))
             await dm.send(embed=translate.render(action.message))
         except discord.Forbidden as error:
             if error.code != CANNOT_DM_USER:
                 raise
+            self._no_dms.add(action.user.id)
             logger.info("member %s does not accept DMs; skipped a private message", action.user.id)
 
 

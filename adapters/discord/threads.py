@@ -21,6 +21,18 @@ class ThreadParents:
     def __init__(self, limit: int = 50_000) -> None:
         self._parents: dict[int, int] = {}
         self._limit = limit
+        self._fresh: set[int] = set()
+
+    def opened(self, thread_id: int, parent_id: int) -> None:
+        """This process just opened a prompt's thread: the core records the prompt only after the post returns."""
+        self.remember(thread_id, parent_id)
+        self._fresh.add(thread_id)
+
+    def is_fresh(self, thread_id: int) -> bool:
+        return thread_id in self._fresh
+
+    def settled(self, thread_id: int) -> None:
+        self._fresh.discard(thread_id)
 
     def remember(self, thread_id: int, parent_id: int) -> None:
         if len(self._parents) >= self._limit:

@@ -43,8 +43,9 @@ def message_content() -> bool:
 
 
 def settings_for(fake: FakeDiscord, database_url: str = "sqlite+aiosqlite://", **changes: Any) -> Settings:
-    return replace(Settings(), database_url=database_url, discord_token=fake.token, discord_api_url=fake.api_url,
-                   discord_gateway_url=fake.gateway_url, default_track="mini", **changes)
+    values: dict[str, Any] = dict(database_url=database_url, discord_token=fake.token, discord_api_url=fake.api_url,
+                                  discord_gateway_url=fake.gateway_url, default_track="mini")
+    return replace(Settings(), **{**values, **changes})
 
 
 @dataclass

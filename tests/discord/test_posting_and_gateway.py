@@ -146,3 +146,12 @@ def test_the_marker_is_in_the_footer_and_the_nonce_fits_discords_limit() -> None
     embed = translate.render(PROMPT, marker=marker)
     assert embed.footer.text is not None and embed.footer.text.endswith(f"prepbot:{marker}")
     assert len(translate.nonce_for(marker)) <= 25
+
+
+async def test_behind_a_rest_proxy_the_gateway_url_is_asked_of_the_proxy(
+    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bot = await start_bot(fake, sessions, discord_gateway_url=None)
+    assert fake.calls_to("GET", "/gateway/bot")
+    await bot.setup_channel()
+    await bot.stop()

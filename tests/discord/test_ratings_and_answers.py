@@ -102,6 +102,33 @@ async def test_an_over_long_answer_is_refused_with_a_private_note_and_counts_aft
     assert row.text == "A short answer."
 
 
+async def test_an_answer_posted_the_moment_the_thread_opens_still_counts(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.setup_channel()
+    quick: list[Json] = []
+
+    async def answer_at_once(thread_id: int) -> None:
+        # Before the thread's REST response returns, so before the core has recorded the prompt.
+        quick.append(await fake.post(fake.alice, thread_id, "First!"))
+
+    fake.on_thread_created = answer_at_once
+    await bot.post_prompt()
+    row = await bot.wait_for_answer(int(quick[0]["id"]))
+    assert row.text == "First!"
+
+
+async def test_a_member_who_refuses_dms_still_answers_and_is_not_asked_again(bot: Bot, thread: int) -> None:
+    fake = bot.fake
+    fake.refuse_dms.add(fake.bob.id)
+    await bot.answer(fake.bob, thread, "An answer from someone with DMs closed.")
+    await fake.wait_for(lambda: any(c.status == 403 for c in fake.calls), what="the refused DM")
+    too_long = await fake.post(fake.bob, thread, "x" * 12_001)
+    await bot.settle()
+    assert await bot.answer_row(too_long["id"]) is None
+    refused = [c for c in fake.calls_to("POST", r"/channels/\d+/messages") if c.status == 403]
+    assert len(refused) == 1
+
+
 async def test_reactions_and_deletes_on_messages_the_client_never_cached_still_count(
     fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
 ) -> None:

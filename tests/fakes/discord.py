@@ -187,6 +187,8 @@ class FakeDiscord:
         self.unavailable = False
         self.threads_in_guild_create = True
         self.replay_overlap = 0
+        self.refuse_dms: set[int] = set()
+        self.on_thread_created: Callable[[int], Awaitable[None]] | None = None
         self._lost: list[RateLimitRule] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -608,6 +610,9 @@ class FakeDiscord:
         channel = int(channel_id)
         if channel not in self.channels:
             return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        recipients = self.channels[channel].get("recipients") or []
+        if recipients and int(recipients[0]["id"]) in self.refuse_dms:
+            return _json({"message": "Cannot send messages to this user", "code": 50007}, 403)
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
             seen = self.nonces.get((channel, str(nonce)))
@@ -643,6 +648,8 @@ class FakeDiscord:
         message["thread"] = thread
         if self.live is not None:
             await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        if self.on_thread_created is not None:
+            await self.on_thread_created(thread_id)
         return _json(thread, 201)
 
     async def _open_dm(self, request: web.Request, body: Json) -> web.Response:
