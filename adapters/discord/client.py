@@ -170,7 +170,8 @@ class PrepClientMixin:
         await self._on_reaction(payload)
 
     async def _on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
-        delivery, at = self._deliveries.pop(id(payload), None) or (self._gateway_position(payload.guild_id), self._receipt_time())
+        noted = self._deliveries.pop(id(payload), None)
+        delivery, at = noted if noted is not None else (self._gateway_position(payload.guild_id), self._receipt_time())
         if payload.guild_id is None or translate.rating_name(payload.emoji) is None:
             return
         if payload.member is not None and payload.member.bot:

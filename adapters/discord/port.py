@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Literal
 
 import discord
 
@@ -14,7 +15,7 @@ from bot.refs import ChannelRef, MessageRef
 
 logger = logging.getLogger(__name__)
 
-THREAD_ARCHIVE_MINUTES = 1440
+THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: a daily question's thread stays open until the next
 THREAD_ALREADY_EXISTS = 160004
 CANNOT_DM_USER = 50007
 HISTORY_LIMIT = 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import discord
@@ -47,7 +48,7 @@ async def test_with_the_message_content_intent_answer_text_is_kept_and_help_does
     assert "Message Content intent" not in await bot.command(fake.alice, "help")
 
 
-def adapter_for(fake: FakeDiscord, **settings: object) -> DiscordAdapter:
+def adapter_for(fake: FakeDiscord, **settings: Any) -> DiscordAdapter:
     return DiscordAdapter(settings_for(fake, **settings), first_retry_seconds=0.05, max_retry_seconds=0.4,
                           client_options=CLIENT_OPTIONS)
 

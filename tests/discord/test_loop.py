@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.discord.conftest import KEYCAPS, Bot
 from tests.fakes.discord import EPHEMERAL_FLAG, message_text
 
@@ -80,8 +82,10 @@ async def test_timezone_autocomplete_offers_matching_zones(bot: Bot) -> None:
 
 async def test_a_member_without_manage_server_cannot_run_organizer_subcommands(bot: Bot) -> None:
     fake = bot.fake
-    for path, options in ((("setup",), {"time": "09:00", "timezone": "UTC"}), (("now",), {}), (("pause",), {}),
-                          (("skip",), {}), (("track",), {"name": "mini"})):
+    attempts: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+        (("setup",), {"time": "09:00", "timezone": "UTC"}), (("now",), {}), (("pause",), {}), (("skip",), {}),
+        (("track",), {"name": "mini"})]
+    for path, options in attempts:
         reply = await bot.command(fake.alice, *path, **options)
         assert reply.startswith(f"Only organizers can run /prep {path[0]}"), reply
         assert "Manage Server" in reply and "Nothing was changed" in reply

@@ -45,7 +45,7 @@ async def test_a_prompt_whose_outcome_is_unknown_is_found_by_its_marker_and_gets
     marker = "pbfeedfacefeedface00"
     # The send landed but the process died before opening the thread. REST history omits the
     # nonce, so the marker in the embed's footer is what finds the message again.
-    posted = await fake.post(fake.bot, fake.channel_id, "", embeds=[translate.render(PROMPT, marker=marker).to_dict()])
+    posted = await fake.post(fake.bot, fake.channel_id, "", embeds=[dict(translate.render(PROMPT, marker=marker).to_dict())])
     assert fake.thread(int(posted["id"])) is None
     found = await bot.adapter.port.find_prompt(channel_of(fake), marker, since)
     assert found is not None and found.id == posted["id"]
