@@ -8,8 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord import translate
 from bot.actions import PostPrompt
+from bot.core import PrepBot
+from bot.posting import Outcome
 from bot.messages import Header, Message, Text
 from bot.refs import ChannelRef, WorkspaceRef
+from tests.conftest import FakeClock
 from tests.discord.conftest import KEYCAPS, Bot, start_bot
 from tests.fakes.discord import FakeDiscord
 
@@ -155,3 +158,21 @@ async def test_behind_a_rest_proxy_the_gateway_url_is_asked_of_the_proxy(
     assert fake.calls_to("GET", "/gateway/bot")
     await bot.setup_channel()
     await bot.stop()
+
+
+async def test_a_post_whose_response_never_came_is_reconciled_by_the_next_tick_not_posted_twice(bot: Bot) -> None:
+    fake = bot.fake
+    clock = FakeClock(datetime.now(UTC))
+    core = PrepBot(bot.sessions, bot.adapter.port, default_track="mini", clock=clock)
+    due = (clock.now - timedelta(minutes=1)).strftime("%H:%M")
+    assert (await bot.command(fake.organizer, "setup", time=due, timezone="UTC", days="daily")).startswith("Done.")
+
+    # The message is created, but the answer Discord sends back is an error: the outcome is unknown.
+    fake.lose_response("POST", rf"/channels/{fake.channel_id}/messages", status=400)
+    assert [r.outcome for r in await core.tick()] == [Outcome.FAILED]
+    assert [r.outcome for r in await core.tick()] == [Outcome.IN_FLIGHT]  # nobody resends while the claim is fresh
+    clock.advance(seconds=60)  # the claim goes stale: the next tick takes it over and looks for the marker
+    [result] = await core.tick()
+    assert result.outcome is Outcome.RECONCILED
+    assert [m["id"] for m in fake.bot_posts()] == [result.message_id]
+    assert fake.thread(int(result.message_id)) is not None  # type: ignore[arg-type]
