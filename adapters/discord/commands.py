@@ -10,6 +10,7 @@ right is checked on prepbot's side on every call instead (and server admins can 
 from __future__ import annotations
 
 import functools
+import logging
 import zoneinfo
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from discord import app_commands
 
 if TYPE_CHECKING:
     from adapters.discord.client import PrepClientMixin
+
+logger = logging.getLogger(__name__)
 
 MAX_CHOICES = 25
 PERIODS = ("week", "month", "all")
@@ -112,6 +115,15 @@ def build_tree(client: PrepClientMixin) -> app_commands.CommandTree[discord.Clie
     @app_commands.guild_only()
     async def drill(interaction: discord.Interaction, topic: str | None = None) -> None:
         await client.drill(interaction, topic)
+
+    @tree.error
+    async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        # E.g. a command removed or changed by a newer deploy while Discord still shows the old one.
+        logger.warning("interaction %s failed: %s", interaction.id, error, exc_info=error)
+        if not interaction.response.is_done():
+            await interaction.response.send_message(
+                "prepbot could not run that command (it may have just been updated: try again in a minute). "
+                "Nothing was changed.", ephemeral=True)
 
     tree.add_command(prep)
     tree.add_command(drill)

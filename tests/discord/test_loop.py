@@ -99,6 +99,21 @@ async def test_bad_setup_input_gets_a_specific_message_and_changes_nothing(bot: 
     assert "no practice schedule yet" in await bot.command(bot.fake.alice, "schedule")
 
 
+async def test_a_command_prepbot_does_not_know_gets_a_clear_answer(bot: Bot) -> None:
+    reply = await bot.fake.answered(await bot.fake.invoke(bot.fake.alice, "prep", "retired-command"))
+    assert reply.ephemeral and "could not run that command" in reply.reply_text()
+
+
+async def test_the_gateway_handshake_identifies_once_and_heartbeats_are_acknowledged(bot: Bot) -> None:
+    fake = bot.fake
+    await fake.wait_for(lambda: fake.heartbeats >= 1, what="a heartbeat")
+    [identify] = fake.identifies
+    assert identify["properties"] and "shard" not in identify  # one connection, unsharded
+    client = bot.adapter.client
+    assert client is not None
+    await fake.wait_for(lambda: client.latency < 1, what="the heartbeat ACK to be measured")  # type: ignore[attr-defined]
+
+
 async def test_commands_are_synced_globally_on_start_as_one_prep_group_and_drill(bot: Bot) -> None:
     fake = bot.fake
     assert fake.calls_to("PUT", rf"/applications/{fake.application_id}/commands")

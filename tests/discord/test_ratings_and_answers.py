@@ -152,3 +152,12 @@ async def test_reactions_and_deletes_on_messages_the_client_never_cached_still_c
     row = await second.answer_row(doomed["id"])
     assert row is not None and row.withdrawn_at is not None
     await second.stop()
+
+
+async def test_events_from_a_channel_that_cannot_be_looked_up_are_ignored_and_it_is_asked_about_once(bot: Bot, thread: int) -> None:
+    fake = bot.fake
+    unknown = fake.new_id()
+    for _ in range(3):
+        await fake.react(fake.bob, unknown, fake.new_id(), KEYCAPS[5])
+    await bot.settle()
+    assert [c.status for c in fake.calls_to("GET", rf"/channels/{unknown}")] == [404]
