@@ -15,7 +15,7 @@ import yarl
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord.client import PrepClient, PrepClientMixin, ShardedPrepClient
-from adapters.discord.port import DiscordChat
+from adapters.discord.port import REQUESTS_PER_SECOND, DiscordChat
 from adapters.discord.threads import ThreadParents
 from bot.core import PrepBot
 from bot.settings import Settings
@@ -57,6 +57,7 @@ class DiscordAdapter:
         first_retry_seconds: float = FIRST_RETRY_SECONDS,
         max_retry_seconds: float = MAX_RETRY_SECONDS,
         client_options: Mapping[str, Any] | None = None,
+        requests_per_second: float = REQUESTS_PER_SECOND,
     ) -> None:
         if not settings.discord_token:
             raise ValueError("DiscordAdapter needs DISCORD_TOKEN")
@@ -67,7 +68,7 @@ class DiscordAdapter:
         self._max_retry = max_retry_seconds
         self._client_options = dict(client_options or {})
         self._threads = ThreadParents()
-        self._chat = DiscordChat(self._threads)
+        self._chat = DiscordChat(self._threads, requests_per_second)
         self.client: PrepClientMixin | None = None
         self.connection_attempts = 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Literal
@@ -19,14 +20,38 @@ THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: a daily question's thread
 THREAD_ALREADY_EXISTS = 160004
 CANNOT_DM_USER = 50007
 HISTORY_LIMIT = 100
+# Discord allows a bot 50 requests a second in all; the daily posts of many servers fall due at the
+# same minute, so they are paced below that, leaving room for interactions and lookups.
+REQUESTS_PER_SECOND = 30.0
+
+
+class Pace:
+    """Spaces calls at least `1 / per_second` apart, in the order they asked."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> None:
+        async with self._lock:
+            now = asyncio.get_running_loop().time()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 class DiscordChat:
     """Carries out the core's actions through a discord.py client (set once the client exists)."""
 
-    def __init__(self, threads: ThreadParents) -> None:
+    def __init__(self, threads: ThreadParents, requests_per_second: float = REQUESTS_PER_SECOND) -> None:
         self._client: discord.Client | None = None
         self._threads = threads
+        self._pace = Pace(requests_per_second)
         # Members who refuse DMs: asking again would only add to Discord's count of invalid requests.
         self._no_dms: set[str] = set()
 
@@ -45,7 +70,8 @@ class DiscordChat:
                 return await self._post_prompt(action)
             case PostReply():
                 thread = self.client.get_partial_messageable(int(action.thread.id), guild_id=_guild_id(action.thread.channel))
-                sent = await thread.send(embed=translate.render(action.message))
+                async with self._pace:
+                    sent = await thread.send(embed=translate.render(action.message))
                 return MessageRef(action.thread.channel, str(sent.id))
             case PostPrivately():
                 await self._send_privately(action)
@@ -67,15 +93,17 @@ class DiscordChat:
         messageable = self.client.get_partial_messageable(channel_id, guild_id=_guild_id(action.channel))
         # discord.py sends a nonce with enforce_nonce: a retried send with the same nonce (within a few
         # minutes) returns the first message instead of creating a second one.
-        sent = await messageable.send(
-            embed=translate.render(action.message, marker=action.marker), nonce=translate.nonce_for(action.marker))
+        async with self._pace:
+            sent = await messageable.send(
+                embed=translate.render(action.message, marker=action.marker), nonce=translate.nonce_for(action.marker))
         await self._open_thread(channel_id, sent.id, translate.thread_name(action.message))
         return MessageRef(action.channel, str(sent.id))
 
     async def _open_thread(self, channel_id: int, message_id: int, name: str) -> None:
         try:
-            await self.client.http.start_thread_with_message(
-                channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+            async with self._pace:
+                await self.client.http.start_thread_with_message(
+                    channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
         except discord.HTTPException as error:
             if error.code != THREAD_ALREADY_EXISTS:
                 raise
@@ -85,8 +113,10 @@ class DiscordChat:
         if action.user.id in self._no_dms:
             return
         try:
-            dm = await self.client.create_dm(discord.Object(int(action.user.id)))
-            await dm.send(embed=translate.render(action.message))
+            async with self._pace:
+                dm = await self.client.create_dm(discord.Object(int(action.user.id)))
+            async with self._pace:
+                await dm.send(embed=translate.render(action.message))
         except discord.Forbidden as error:
             if error.code != CANNOT_DM_USER:
                 raise

@@ -131,9 +131,10 @@ async def poll(check: Any, timeout: float = 10.0, what: str = "a condition") -> 
         await asyncio.sleep(0.02)
 
 
-async def start_bot(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession], **settings: Any) -> Bot:
+async def start_bot(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession], *, requests_per_second: float = 30.0,
+                    **settings: Any) -> Bot:
     adapter = DiscordAdapter(settings_for(fake, **settings), sessions, first_retry_seconds=0.05,
-                             max_retry_seconds=0.4, client_options=CLIENT_OPTIONS)
+                             max_retry_seconds=0.4, client_options=CLIENT_OPTIONS, requests_per_second=requests_per_second)
     core = PrepBot(sessions, adapter.port, default_track="mini")
     task = asyncio.create_task(adapter.run(core))
     await fake.wait_for(lambda: fake.live is not None and fake.live.socket is not None or task.done(), what="the client to identify")

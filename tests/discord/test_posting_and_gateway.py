@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -176,3 +177,17 @@ async def test_a_post_whose_response_never_came_is_reconciled_by_the_next_tick_n
     assert result.outcome is Outcome.RECONCILED
     assert [m["id"] for m in fake.bot_posts()] == [result.message_id]
     assert fake.thread(int(result.message_id)) is not None  # type: ignore[arg-type]
+
+
+async def test_many_posts_due_at_once_are_paced_below_discords_request_rate(
+    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bot = await start_bot(fake, sessions, requests_per_second=20)
+    actions = [PostPrompt(channel_of(fake), PROMPT, f"pbpaced{n:013d}") for n in range(6)]
+    await asyncio.gather(*(bot.adapter.port.perform(action) for action in actions))
+    paced = sorted(c.at for c in fake.calls if c.method == "POST" and c.path.startswith(f"/channels/{fake.channel_id}/"))
+    assert len(paced) == 12  # a message and a thread for each
+    # The i-th request starts no sooner than i/20 s after the first (give or take the first one's transit).
+    late = [(n, at - paced[0]) for n, at in enumerate(paced) if at - paced[0] < n / 20 - 0.02]
+    assert late == [], late
+    await bot.stop()
