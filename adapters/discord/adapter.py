@@ -70,7 +70,6 @@ class DiscordAdapter:
         self._threads = ThreadParents()
         self._chat = DiscordChat(self._threads, requests_per_second)
         self.client: PrepClientMixin | None = None
-        self.connection_attempts = 0
 
     @property
     def port(self) -> DiscordChat:
@@ -82,7 +81,7 @@ class DiscordAdapter:
             core=core, threads=self._threads, message_content=self.message_content,
             dev_guild=int(settings.discord_dev_guild) if settings.discord_dev_guild else None,
             gateway_from_rest=bool(settings.discord_api_url and not settings.discord_gateway_url),
-            **self._client_options,
+            on_logged_in=self._chat.logged_in, **self._client_options,
         )
         if settings.discord_shard_count:
             return ShardedPrepClient(shard_count=settings.discord_shard_count, **common)
@@ -103,7 +102,6 @@ class DiscordAdapter:
             client = self.build_client(core)
             self.client = client
             self._chat.attach(client)  # type: ignore[arg-type]
-            self.connection_attempts += 1
             try:
                 async with client:  # type: ignore[attr-defined]
                     await client.start(self._token)  # type: ignore[attr-defined]

@@ -50,7 +50,7 @@ class PrepClientMixin:
 
     def __init__(
         self, *, core: PrepBot, threads: ThreadParents, message_content: bool, dev_guild: int | None,
-        gateway_from_rest: bool, **options: Any,
+        gateway_from_rest: bool, on_logged_in: Callable[[], None] = lambda: None, **options: Any,
     ) -> None:
         super().__init__(  # type: ignore[call-arg]
             intents=intents(message_content=message_content),
@@ -64,6 +64,7 @@ class PrepClientMixin:
         self.dev_guild = dev_guild
         self.became_ready = False
         self._gateway_from_rest = gateway_from_rest
+        self._on_logged_in = on_logged_in
         self._bots: set[int] = set()
         self._deliveries: dict[int, tuple[str, datetime]] = {}
         self._last_at = datetime.min.replace(tzinfo=UTC)
@@ -74,7 +75,8 @@ class PrepClientMixin:
         return self  # type: ignore[return-value]
 
     async def setup_hook(self) -> None:
-        """Before the gateway connects: find the gateway behind a REST proxy, and sync the commands."""
+        """Once logged in, before the gateway connects: find the gateway behind a REST proxy, sync the commands."""
+        self._on_logged_in()
         if self._gateway_from_rest:
             # discord.py opens its built-in gateway URL; behind a REST proxy, ask the proxy where the gateway is.
             _, url, _ = await self._client.http.get_bot_gateway()

@@ -7,15 +7,19 @@ import io
 import os
 import signal
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 import pytest
 
-from bot import app
+from bot import app, db
 from bot.core import PrepBot
+from bot.events import CommandInvoked
+from bot.fake_chat import FakeChat
 from bot.ports import ChatPort
+from bot.refs import ChannelRef, UserRef, WorkspaceRef
 from bot.settings import Settings
 from tests.conftest import FIXTURE_BANK
 from tests.discord.conftest import KEYCAPS
@@ -111,8 +115,6 @@ def process_settings(fake: FakeDiscord, tmp_path: Path) -> Settings:
 async def test_one_failing_adapter_stops_the_others_and_names_itself(
     fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bot.fake_chat import FakeChat
-
     stand_in = StandIn(FakeChat())
     real_build = app.build_adapter
 
@@ -148,3 +150,30 @@ async def test_discord_and_the_console_run_together_in_one_process_and_stop_toge
     stdin.close()
     assert "#practice · prepbot" in stdout.getvalue()
     await fake.wait_for(lambda: fake.live is not None and fake.live.socket is None, what="the Discord connection to close")
+
+
+async def test_a_question_due_while_discord_is_unreachable_waits_for_the_login_and_posts_once(fake: FakeDiscord, tmp_path: Path) -> None:
+    settings = replace(process_settings(fake, tmp_path), tick_seconds=0.1)
+    engine = db.create_engine(settings.database_url)
+    await app.prepare_database(settings, engine)
+    # The channel was set up before this start, for a minute ago: the very first tick finds it due.
+    offline = PrepBot(db.session_factory(engine), FakeChat(), default_track="mini")
+    channel = ChannelRef(WorkspaceRef("discord", str(fake.guild_id)), str(fake.channel_id))
+    due = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%H:%M")
+    reply = await offline.handle(CommandInvoked("setup-before-start", datetime.now(UTC), channel,
+                                                UserRef(channel.workspace, str(fake.organizer.id)), f"setup {due} UTC daily",
+                                                user_is_admin=True))
+    assert reply is not None and reply.message.plain_text().startswith("Done.")
+    await engine.dispose()
+
+    fake.unavailable = True  # Discord answers 503 until the first login attempt has failed
+    run = asyncio.create_task(app.run(settings, ["discord"], io.StringIO(), io.StringIO()))
+    try:
+        await fake.wait_for(lambda: fake.calls_to("GET", "/users/@me"), what="a first login attempt")
+        fake.unavailable = False
+        posts = await fake.wait_for(lambda: [m for m in fake.bot_posts() if m.get("thread")], what="the due question")
+        assert len(posts) == 1
+        assert [c.status for c in fake.calls_to("POST", rf"/channels/{fake.channel_id}/messages")] == [200]
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
