@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 FIRST_RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 300.0
 GATEWAY_AUTHENTICATION_FAILED = 4004
+GATEWAY_SHARDING_REQUIRED = 4011
 
 
 class DiscordRefused(Exception):
@@ -70,6 +71,7 @@ class DiscordAdapter:
         self._threads = ThreadParents()
         self._chat = DiscordChat(self._threads, requests_per_second)
         self.client: PrepClientMixin | None = None
+        self._auto_shard = False
 
     @property
     def port(self) -> DiscordChat:
@@ -85,6 +87,8 @@ class DiscordAdapter:
         )
         if settings.discord_shard_count:
             return ShardedPrepClient(shard_count=settings.discord_shard_count, **common)
+        if self._auto_shard:
+            return ShardedPrepClient(shard_count=None, **common)  # as many shards as Discord recommends
         return PrepClient(**common)
 
     async def run(self, core: PrepBot) -> None:
@@ -117,6 +121,11 @@ class DiscordAdapter:
             except discord.ConnectionClosed as error:
                 if error.code == GATEWAY_AUTHENTICATION_FAILED:
                     raise DiscordRefused("Discord's gateway refused the bot token: check DISCORD_TOKEN.") from error
+                if error.code == GATEWAY_SHARDING_REQUIRED and not self._auto_shard and not self._settings.discord_shard_count:
+                    logger.warning("Discord requires this bot to shard; connecting again with the shard count Discord "
+                                   "recommends (set DISCORD_SHARD_COUNT to choose it)")
+                    self._auto_shard = True
+                    continue
                 logger.error("the Discord gateway closed the connection (code %s); retrying in %.0f s", error.code, delay)
             except (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError) as error:
                 logger.error("could not connect to Discord (%s: %s); retrying in %.0f s", type(error).__name__, error, delay)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -153,3 +153,20 @@ async def bot(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession], mes
     running = await start_bot(fake, sessions, discord_message_content=message_content)
     yield running
     await running.stop()
+
+
+Launch = Callable[..., Awaitable[Bot]]
+
+
+@pytest.fixture
+async def launch(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Launch]:
+    """Start bots with particular settings; every one still running is stopped when the test ends."""
+    started: list[Bot] = []
+
+    async def launch_(**settings: Any) -> Bot:
+        started.append(await start_bot(fake, sessions, **settings))
+        return started[-1]
+
+    yield launch_
+    for running in started:
+        await running.stop()

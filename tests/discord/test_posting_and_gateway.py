@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord import translate
 from bot.actions import PostPrompt
@@ -14,7 +13,7 @@ from bot.posting import Outcome
 from bot.messages import Header, Message, Text
 from bot.refs import ChannelRef, WorkspaceRef
 from tests.conftest import FakeClock
-from tests.discord.conftest import KEYCAPS, Bot, start_bot
+from tests.discord.conftest import KEYCAPS, Bot, Launch
 from tests.fakes.discord import FakeDiscord
 
 PROMPT = Message.of(Header("Question of the day · Data"), Text("How would you size a review queue?"))
@@ -123,26 +122,29 @@ async def test_events_replayed_again_after_a_resume_change_nothing(bot: Bot) -> 
     assert "Answers given: 1" in await bot.command(fake.alice, "stats")
 
 
-async def test_sharded_the_client_identifies_every_shard_and_serves_the_guild_on_its_own(
-    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    bot = await start_bot(fake, sessions, discord_shard_count=2)
+async def test_sharded_the_client_identifies_every_shard_and_serves_the_guild_on_its_own(fake: FakeDiscord, launch: Launch) -> None:
+    bot = await launch(discord_shard_count=2)
     await fake.wait_for(lambda: len(fake.identifies) == 2, what="both shards to identify")
     assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(0, 2), (1, 2)]
     await bot.setup_channel()
     thread = int((await bot.post_prompt())["id"])
     await bot.answer(fake.alice, thread, "Answered on a sharded bot.")
-    await bot.stop()
 
 
-async def test_a_development_guild_gets_the_commands_at_once_instead_of_a_global_sync(
-    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    bot = await start_bot(fake, sessions, discord_dev_guild=str(fake.guild_id))
+async def test_a_bot_that_discord_requires_to_shard_switches_to_the_recommended_shard_count(fake: FakeDiscord, launch: Launch) -> None:
+    fake.recommended_shards = 2
+    bot = await launch()
+    await fake.wait_for(lambda: len(fake.identifies) == 3, what="the refused identify, then one per shard")
+    assert "shard" not in fake.identifies[0] and fake.close_codes == [4011]
+    assert sorted(tuple(i["shard"]) for i in fake.identifies[1:]) == [(0, 2), (1, 2)]
+    await bot.setup_channel()
+
+
+async def test_a_development_guild_gets_the_commands_at_once_instead_of_a_global_sync(fake: FakeDiscord, launch: Launch) -> None:
+    bot = await launch(discord_dev_guild=str(fake.guild_id))
     assert {c["name"] for c in fake.guild_commands[fake.guild_id]} == {"prep", "drill"}
     assert fake.calls_to("PUT", rf"/applications/{fake.application_id}/commands") == []
     await bot.setup_channel()
-    await bot.stop()
 
 
 def test_the_marker_is_in_the_footer_and_the_nonce_fits_discords_limit() -> None:
@@ -152,13 +154,10 @@ def test_the_marker_is_in_the_footer_and_the_nonce_fits_discords_limit() -> None
     assert len(translate.nonce_for(marker)) <= 25
 
 
-async def test_behind_a_rest_proxy_the_gateway_url_is_asked_of_the_proxy(
-    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    bot = await start_bot(fake, sessions, discord_gateway_url=None)
+async def test_behind_a_rest_proxy_the_gateway_url_is_asked_of_the_proxy(fake: FakeDiscord, launch: Launch) -> None:
+    bot = await launch(discord_gateway_url=None)
     assert fake.calls_to("GET", "/gateway/bot")
     await bot.setup_channel()
-    await bot.stop()
 
 
 async def test_a_post_whose_response_never_came_is_reconciled_by_the_next_tick_not_posted_twice(bot: Bot) -> None:
@@ -179,10 +178,8 @@ async def test_a_post_whose_response_never_came_is_reconciled_by_the_next_tick_n
     assert fake.thread(int(result.message_id)) is not None  # type: ignore[arg-type]
 
 
-async def test_many_posts_due_at_once_are_paced_below_discords_request_rate(
-    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    bot = await start_bot(fake, sessions, requests_per_second=20)
+async def test_many_posts_due_at_once_are_paced_below_discords_request_rate(fake: FakeDiscord, launch: Launch) -> None:
+    bot = await launch(requests_per_second=20)
     actions = [PostPrompt(channel_of(fake), PROMPT, f"pbpaced{n:013d}") for n in range(6)]
     await asyncio.gather(*(bot.adapter.port.perform(action) for action in actions))
     paced = sorted(c.at for c in fake.calls if c.method == "POST" and c.path.startswith(f"/channels/{fake.channel_id}/"))
@@ -190,4 +187,3 @@ async def test_many_posts_due_at_once_are_paced_below_discords_request_rate(
     # The i-th request starts no sooner than i/20 s after the first (give or take the first one's transit).
     late = [(n, at - paced[0]) for n, at in enumerate(paced) if at - paced[0] < n / 20 - 0.02]
     assert late == [], late
-    await bot.stop()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.discord.conftest import KEYCAPS, Bot, start_bot
+from tests.discord.conftest import KEYCAPS, Bot, Launch
 from tests.fakes.discord import FakeDiscord, Json
 
 
@@ -129,10 +126,8 @@ async def test_a_member_who_refuses_dms_still_answers_and_is_not_asked_again(bot
     assert len(refused) == 1
 
 
-async def test_reactions_and_deletes_on_messages_the_client_never_cached_still_count(
-    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    first = await start_bot(fake, sessions, discord_message_content=True)
+async def test_reactions_and_deletes_on_messages_the_client_never_cached_still_count(fake: FakeDiscord, launch: Launch) -> None:
+    first = await launch(discord_message_content=True)
     await first.setup_channel()
     thread = int((await first.post_prompt())["id"])
     answer = await first.answer(fake.alice, thread, "An answer from before the restart.")
@@ -142,7 +137,7 @@ async def test_reactions_and_deletes_on_messages_the_client_never_cached_still_c
     # A fresh client knows neither the messages nor, with the thread left out of GUILD_CREATE
     # (as archived threads are), the thread: it asks REST what the channel is.
     fake.threads_in_guild_create = False
-    second = await start_bot(fake, sessions, discord_message_content=True)
+    second = await launch(discord_message_content=True)
     assert second.adapter.client is not None and second.adapter.client._connection._get_message(int(answer["id"])) is None  # type: ignore[attr-defined]  # noqa: SLF001
     await fake.react(fake.bob, thread, int(answer["id"]), KEYCAPS[4])
     await fake.delete(thread, int(doomed["id"]))
@@ -151,7 +146,6 @@ async def test_reactions_and_deletes_on_messages_the_client_never_cached_still_c
     assert fake.calls_to("GET", rf"/channels/{thread}")
     row = await second.answer_row(doomed["id"])
     assert row is not None and row.withdrawn_at is not None
-    await second.stop()
 
 
 async def test_events_from_a_channel_that_cannot_be_looked_up_are_ignored_and_it_is_asked_about_once(bot: Bot, thread: int) -> None:

@@ -175,7 +175,7 @@ class FakeDiscord:
         self.identifies: list[Json] = []
         self.resumes: list[Json] = []
         self.heartbeats = 0
-        self.close_codes: list[int] = []
+        self.close_codes: list[int] = []  # the gateway close codes the fake refused a connection with
         self.sessions: dict[str, GatewaySession] = {}
         self.live: GatewaySession | None = None
         self._rate_limits: list[RateLimitRule] = []
@@ -188,6 +188,7 @@ class FakeDiscord:
         self.threads_in_guild_create = True
         self.replay_overlap = 0
         self.refuse_dms: set[int] = set()
+        self.recommended_shards = 1  # what GET /gateway/bot recommends; more than 1 makes sharding required
         self.on_thread_created: Callable[[int], Awaitable[None]] | None = None
         self._lost: list[RateLimitRule] = []
 
@@ -408,19 +409,20 @@ class FakeDiscord:
             self._sockets.discard(socket)
             if session is not None and session.socket is socket:
                 session.socket = None
-            if socket.close_code is not None:
-                self.close_codes.append(socket.close_code)
             await self._notify()
         return socket
 
     async def _identify(self, socket: web.WebSocketResponse, data: Json) -> GatewaySession | None:
         self.identifies.append({k: v for k, v in data.items() if k != "token"})
         if data.get("token") != self.token:
-            await socket.close(code=4004, message=b"Authentication failed.")
+            await self._refuse(socket, 4004, b"Authentication failed.")
+            return None
+        if self.recommended_shards > 1 and (data.get("shard") or [0, 1])[1] < self.recommended_shards:
+            await self._refuse(socket, 4011, b"Sharding required.")
             return None
         intents = int(data.get("intents", 0))
         if intents & MESSAGE_CONTENT_INTENT and not self.allow_message_content:
-            await socket.close(code=4014, message=b"Disallowed intent(s).")
+            await self._refuse(socket, 4014, b"Disallowed intent(s).")
             return None
         session = GatewaySession(f"session-{next(self._ids)}", intents, data.get("shard") or [0, 1])
         session.socket = socket
@@ -440,6 +442,10 @@ class FakeDiscord:
         if owns_guild:
             await socket.send_str(json.dumps(session.next("GUILD_CREATE", self._guild())))
         return session
+
+    async def _refuse(self, socket: web.WebSocketResponse, code: int, reason: bytes) -> None:
+        self.close_codes.append(code)
+        await socket.close(code=code, message=reason)
 
     async def _resume(self, socket: web.WebSocketResponse, data: Json) -> GatewaySession | None:
         self.resumes.append({k: v for k, v in data.items() if k != "token"})
@@ -571,7 +577,7 @@ class FakeDiscord:
         return _json({"url": self.gateway_url})
 
     async def _gateway_bot(self, request: web.Request, body: Any) -> web.Response:
-        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
+        return _json({"url": self.gateway_url, "shards": self.recommended_shards, "session_start_limit": {
             "total": 1000, "remaining": 1000 - len(self.identifies), "reset_after": 86_400_000, "max_concurrency": 1}})
 
     def _all_commands(self) -> list[Json]:
