@@ -111,14 +111,29 @@ def test_the_invite_url_asks_for_the_two_scopes_and_exactly_the_needed_permissio
     assert "create public threads: open a thread on each daily question" in out.err
 
 
-async def test_the_invite_url_finds_the_application_id_with_the_bot_token(fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_invite_url_finds_the_application_id_with_the_bot_token(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", fake.token)
     monkeypatch.setenv("DISCORD_API_URL", fake.api_url)
     # main() runs its own event loop, so it runs in a thread while the fake serves on this one.
-    code = await asyncio.to_thread(main, ["discord", "invite-url"])
-    assert code == 0
+    assert await asyncio.to_thread(main, ["discord", "invite-url"]) == 0
+    assert f"client_id={fake.application_id}&" in capsys.readouterr().out
     monkeypatch.setenv("DISCORD_TOKEN", "not-the-token")
     assert await asyncio.to_thread(main, ["discord", "invite-url"]) == 2
+    assert "Discord refused DISCORD_TOKEN (401 Unauthorized)" in capsys.readouterr().err
+
+
+async def test_prepbot_run_with_a_wrong_token_stops_with_a_clear_error(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str,
+) -> None:
+    for name, value in {"DISCORD_TOKEN": "not-the-token", "DISCORD_API_URL": fake.api_url,
+                        "DISCORD_GATEWAY_URL": fake.gateway_url, "DATABASE_URL": database_url}.items():
+        monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(main, ["run", "--platform", "discord"]) == 2
+    err = capsys.readouterr().err
+    assert "prepbot: the discord adapter stopped: Discord refused the bot token (401 Unauthorized): check DISCORD_TOKEN" in err
+    assert "not-the-token" not in err
 
 
 def test_the_invite_url_without_an_id_or_a_token_says_what_to_pass(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
