@@ -110,14 +110,9 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(arguments.command)
 
 
-
 async def _invite_url(arguments: argparse.Namespace, settings: Settings) -> int:
     """`prepbot discord invite-url`: the OAuth2 link with the bot and applications.commands scopes."""
-    try:
-        url, explanation = await app.discord_invite(settings, arguments.application_id)
-    except app.StartupError as error:
-        print(f"prepbot: {error}", file=sys.stderr)
-        return 2
+    url, explanation = await app.discord_invite(settings, arguments.application_id)
     print(url)
     print(explanation, file=sys.stderr)
     return 0
