@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from adapters.discord import client as client_module
+
 from tests.discord.conftest import KEYCAPS, Bot
 from tests.fakes.discord import EPHEMERAL_FLAG, message_text
 
@@ -55,6 +59,21 @@ async def test_every_interaction_is_answered_within_three_seconds_and_slow_ones_
     assert help_.callbacks[0]["type"] == 4
     for interaction in fake.interactions.values():
         assert interaction.answered_at is not None and interaction.answered_at - interaction.sent_at < 3
+
+
+async def test_a_reply_slower_than_the_acknowledgement_window_is_deferred_then_followed_up(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(client_module, "ACK_SECONDS", 0.0)  # as if the database were slow today
+    fake = bot.fake
+    await bot.setup_channel()
+    stats = await fake.answered(await fake.invoke(fake.alice, "prep", "stats"))
+    assert stats.callbacks[0]["type"] == 5 and stats.ephemeral
+    assert "Your practice so far" in stats.reply_text()
+    thread = int((await bot.post_prompt())["id"])
+    drill = await fake.answered(await fake.invoke(fake.alice, "drill", channel_id=thread))
+    assert drill.callbacks[0]["type"] == 5 and not drill.ephemeral  # deferred in public: the follow-up shows in the thread
+    assert "Follow-up 1 of" in drill.reply_text()
 
 
 async def test_drill_outside_a_thread_gives_a_private_practice_question(bot: Bot) -> None:
