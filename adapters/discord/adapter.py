@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 300.0
+# Only a connection that lasted this long resets the back-off: one that fails right after READY
+# must not turn into a loop of IDENTIFYs (Discord resets a token after 1,000 in a day).
+STABLE_SECONDS = 60.0
 GATEWAY_AUTHENTICATION_FAILED = 4004
 GATEWAY_SHARDING_REQUIRED = 4011
 
@@ -57,6 +60,7 @@ class DiscordAdapter:
         *,
         first_retry_seconds: float = FIRST_RETRY_SECONDS,
         max_retry_seconds: float = MAX_RETRY_SECONDS,
+        stable_seconds: float = STABLE_SECONDS,
         client_options: Mapping[str, Any] | None = None,
         requests_per_second: float = REQUESTS_PER_SECOND,
     ) -> None:
@@ -67,6 +71,7 @@ class DiscordAdapter:
         self.message_content = settings.discord_message_content
         self._first_retry = first_retry_seconds
         self._max_retry = max_retry_seconds
+        self._stable = stable_seconds
         self._client_options = dict(client_options or {})
         self._threads = ThreadParents()
         self._chat = DiscordChat(self._threads, requests_per_second)
@@ -102,7 +107,9 @@ class DiscordAdapter:
         # prepbot never joins voice; discord.py would warn at every start that voice libraries are missing.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         delay = self._first_retry
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             client = self.build_client(core)
             self.client = client
             self._chat.attach(client)  # type: ignore[arg-type]
@@ -131,7 +138,7 @@ class DiscordAdapter:
                 logger.error("could not connect to Discord (%s: %s); retrying in %.0f s", type(error).__name__, error, delay)
             finally:
                 self._chat.attach(None)
-            if client.became_ready:
+            if client.became_ready and loop.time() - started >= self._stable:
                 delay = self._first_retry
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_retry)

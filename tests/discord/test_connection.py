@@ -93,6 +93,23 @@ async def test_when_discord_is_unavailable_logins_back_off_and_the_bot_connects_
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_connection_that_keeps_failing_right_after_ready_backs_off_too(
+    fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    fake.close_after_ready = (0.2, 4013)  # a gateway close discord.py does not resume from
+    adapter = DiscordAdapter(settings_for(fake), first_retry_seconds=0.05, max_retry_seconds=1.0, stable_seconds=60,
+                             client_options=CLIENT_OPTIONS)
+    task = asyncio.create_task(serve(adapter, sessions))
+    try:
+        await fake.wait_for(lambda: len(fake.calls_to("GET", "/users/@me")) >= 5, timeout=15, what="five connections")
+        times = [c.at for c in fake.calls_to("GET", "/users/@me")][:5]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        assert gaps[3] - gaps[0] >= 0.3, gaps  # the waits grew (0.05, 0.1, 0.2, 0.4 s) though every connection got READY
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def _ready(adapter: DiscordAdapter) -> bool:
     return adapter.client is not None and adapter.client.became_ready
 

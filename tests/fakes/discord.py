@@ -182,12 +182,14 @@ class FakeDiscord:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.port = 0
         self.refuse_logins = False
         self.unavailable = False
         self.threads_in_guild_create = True
         self.replay_overlap = 0
         self.refuse_dms: set[int] = set()
+        self.close_after_ready: tuple[float, int] | None = None  # (seconds, close code) for every new session
         self.recommended_shards = 1  # what GET /gateway/bot recommends; more than 1 makes sharding required
         self.on_thread_created: Callable[[int], Awaitable[None]] | None = None
         self._lost: list[RateLimitRule] = []
@@ -205,6 +207,8 @@ class FakeDiscord:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001 - aiohttp keeps the bound port here
 
     async def stop(self) -> None:
+        for task in self._closing:
+            task.cancel()
         for socket in list(self._sockets):
             await socket.close(code=1001)
         if self._runner is not None:
@@ -441,7 +445,14 @@ class FakeDiscord:
         await socket.send_str(json.dumps(ready))
         if owns_guild:
             await socket.send_str(json.dumps(session.next("GUILD_CREATE", self._guild())))
+        if self.close_after_ready is not None:
+            delay, code = self.close_after_ready
+            self._closing.add(asyncio.create_task(self._close_later(socket, delay, code)))
         return session
+
+    async def _close_later(self, socket: web.WebSocketResponse, delay: float, code: int) -> None:
+        await asyncio.sleep(delay)
+        await self._refuse(socket, code, b"Closed by the fake.")
 
     async def _refuse(self, socket: web.WebSocketResponse, code: int, reason: bytes) -> None:
         self.close_codes.append(code)
