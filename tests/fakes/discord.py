@@ -1,9 +1,22 @@
 """A fake Discord on 127.0.0.1: the REST API and the gateway websocket that discord.py talks to.
 
 Payloads follow the structure tables of Discord's API documentation, including the fields that
-discord.py 2.7 reads unconditionally. Tests act as Discord's users (post, edit, delete, react,
-invoke commands), inject gateway dispatches, ask for RECONNECT, and make routes answer 429;
-every REST call is recorded.
+discord.py 2.7 reads unconditionally, and JSON is answered with `Content-Type: application/json`
+exactly (discord.py parses nothing else). Use it as `async with FakeDiscord() as fake:` and point
+`DISCORD_API_URL` / `DISCORD_GATEWAY_URL` at `fake.api_url` / `fake.gateway_url`.
+
+- REST: `/users/@me`, `/oauth2/applications/@me`, `/gateway/bot`, command sync (global and per
+  guild), channels, messages (with `nonce` + `enforce_nonce`: the same nonce within
+  `nonce_window` returns the first message), threads started on a message, DMs, interaction
+  callbacks and follow-up webhooks. Every request is recorded in `calls`.
+- Gateway: HELLO, heartbeat ACKs, IDENTIFY (token, intents and shards checked), READY,
+  GUILD_CREATE, dispatches (`post`, `edit`, `delete`, `react`, `unreact`, `invoke`, `dispatch`),
+  RECONNECT (`reconnect`), dropped connections, RESUME with replay, and duplicate deliveries
+  (`redeliver`, `replay_overlap`). Without the message-content intent, message content is blanked
+  as Discord does.
+- Limits and failures: `rate_limit` (429 with `retry_after` and the `X-RateLimit-*` headers),
+  `lose_response`, `unavailable`, `refuse_logins`, `refuse_dms`, `allow_message_content`,
+  `recommended_shards`, `close_after_ready`.
 """
 
 from __future__ import annotations
