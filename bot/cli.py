@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from dotenv import load_dotenv
 
@@ -83,8 +85,7 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
         case "run":
             platforms = app.choose_platforms(settings, arguments.platform)
             logger.info("starting prepbot with %s", ", ".join(platforms))
-            await app.run(settings, platforms, sys.stdin, sys.stdout)
-            return 0
+            return await _run_until_terminated(app.run(settings, platforms, sys.stdin, sys.stdout))
         case "db":
             engine = db.create_engine(settings.database_url)
             try:
@@ -118,6 +119,29 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
         case "slack":
             return _print_slack_manifest(arguments, settings)
     raise AssertionError(arguments.command)
+
+
+async def _run_until_terminated(serving: Coroutine[Any, Any, None]) -> int:
+    """Serve until done; SIGTERM (what `docker stop` and process managers send) stops it cleanly, exit 0."""
+    task = asyncio.ensure_future(serving)
+    loop = asyncio.get_running_loop()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        logger.info("SIGTERM: stopping")
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+    return 0
 
 
 def _print_slack_manifest(arguments: argparse.Namespace, settings: Settings) -> int:
