@@ -44,17 +44,26 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
         return None
     existing = await _answer(session, channel_id, event.message)
     if isinstance(event, AnswerEdited) and existing is not None:
-        if existing.withdrawn_at is None and existing.prompt_id is not None and _newer(event.at, existing.text_changed_at):
+        if existing.withdrawn_at is None and _newer(event.at, existing.text_changed_at):
             if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
                 return AnswerTooLong(len(event.text))
             existing.text, existing.text_changed_at = event.text, event.at
         return None
 
     thread, author = event.thread, event.author
-    if thread is None or author is None:
+    if thread is None:
         return None  # an edit of a message we never saw, with no thread to place it in
     prompt = await find_prompt(session, channel_id, thread)
     if prompt is None or prompt.status != "posted":
+        return None
+    if author is None:
+        # An edit that overtook its post, without saying whose it is: keep the newer text pending,
+        # like a tombstone, so the post fills in the rest instead of bringing back the old words.
+        if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
+            return AnswerTooLong(len(event.text))
+        await session.execute(insert_ignoring_conflicts(
+            session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=None,
+            member_id=None, text=event.text, posted_at=None, text_changed_at=event.at, withdrawn_at=None))
         return None
     if isinstance(event, AnswerPosted) and event.author_is_bot:
         await member_id(session, author, now, is_bot=True)
@@ -62,12 +71,21 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
     if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
         return AnswerTooLong(len(event.text))
     member = await member_id(session, author, now)
-    if existing is not None:
-        if existing.prompt_id is None:  # a tombstone: the deletion came first; keep it withdrawn
-            existing.prompt_id, existing.member_id, existing.posted_at = prompt.id, member, event.at
-        return None
     earlier = await session.scalar(select(models.Answer.id).where(
         models.Answer.prompt_id == prompt.id, models.Answer.member_id == member, models.Answer.withdrawn_at.is_(None)).limit(1))
+    if existing is not None:
+        # The post was overtaken by its deletion (a tombstone), or by an edit: keep what came later
+        # and fill in whose answer it is and when it was first posted.
+        if _newer(event.at, existing.text_changed_at) and existing.withdrawn_at is None:
+            existing.text, existing.text_changed_at = event.text, event.at
+        if existing.posted_at is None or event.at < existing.posted_at:
+            existing.posted_at = event.at
+        if existing.prompt_id is not None:
+            return None
+        existing.prompt_id, existing.member_id = prompt.id, member
+        if existing.withdrawn_at is not None or prompt.question_id is None:
+            return None
+        return AnswerRecorded(prompt.question_id, first_for_member=earlier is None)
     inserted = await session.scalar(insert_ignoring_conflicts(
         session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=prompt.id,
         member_id=member, text=event.text, posted_at=event.at, text_changed_at=event.at, withdrawn_at=None,
