@@ -1,7 +1,8 @@
 """Tallies: answers, ratings, streaks, leaderboards and recaps, read straight from the database.
 
 A rating counts only while its answer stands (not withdrawn), its rater is not the answer's author,
-and its rater is not a bot; these filters apply when reading, so events may arrive in any order.
+and neither the rater nor the author is a bot; these filters apply when reading, so events may
+arrive in any order (a bot's edited reply may be recorded before the bot is known to be one).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ PRIOR_WEIGHT = 5
 PRIOR_MEAN = 3.0
 
 Rater = models.Member.__table__.alias("rater")
+Author = models.Member.__table__.alias("author")
 
 
 def counted_ratings() -> Select[tuple[int, int, int, int]]:
@@ -32,17 +34,21 @@ def counted_ratings() -> Select[tuple[int, int, int, int]]:
             models.Answer.message_id == models.Rating.message_id,
         ))
         .join(Rater, Rater.c.id == models.Rating.rater_id)
+        .join(Author, Author.c.id == models.Answer.member_id)
         .where(
             models.Answer.withdrawn_at.is_(None),
             models.Answer.prompt_id.is_not(None),
             models.Answer.member_id != models.Rating.rater_id,
             Rater.c.is_bot.is_(False),
+            Author.c.is_bot.is_(False),
         )
     )
 
 
 def live_answers() -> Select[tuple[models.Answer]]:
-    return select(models.Answer).where(models.Answer.withdrawn_at.is_(None), models.Answer.prompt_id.is_not(None))
+    """Answers that stand: posted in a prompt's thread by a member who is not a bot, and not withdrawn."""
+    return select(models.Answer).join(Author, Author.c.id == models.Answer.member_id).where(
+        models.Answer.withdrawn_at.is_(None), models.Answer.prompt_id.is_not(None), Author.c.is_bot.is_(False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +116,10 @@ async def member_stats(session: AsyncSession, channel_id: int, member_id: int) -
     ))).one()
     given = await session.scalar(select(func.count()).select_from(models.Rating).join(
         models.Answer, and_(models.Answer.channel_id == models.Rating.channel_id, models.Answer.message_id == models.Rating.message_id),
-    ).where(
+    ).join(Author, Author.c.id == models.Answer.member_id).where(
         models.Rating.channel_id == channel_id, models.Rating.rater_id == member_id,
         models.Answer.withdrawn_at.is_(None), models.Answer.prompt_id.is_not(None), models.Answer.member_id != member_id,
+        Author.c.is_bot.is_(False),
     )) or 0
     drills = await session.scalar(select(func.count()).where(
         models.Drill.member_id == member_id, models.Drill.channel_id == channel_id)) or 0
