@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,22 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def without_nul(event: Event) -> Event:
+    """The event with NUL characters dropped from what members typed.
+
+    PostgreSQL refuses NUL in text, even as a query parameter, and no chat message means one;
+    dropping it here keeps both backends alike instead of failing the event on one of them.
+    """
+    match event:
+        case AnswerPosted(text=str(text)) | AnswerEdited(text=str(text)) if "\x00" in text:
+            return replace(event, text=text.replace("\x00", ""))
+        case CommandInvoked(text=text) if "\x00" in text:
+            return replace(event, text=text.replace("\x00", ""))
+        case DrillRequested(topic=topic) if "\x00" in topic:
+            return replace(event, topic=topic.replace("\x00", ""))
+    return event
 
 
 class PrepBot:
@@ -68,6 +85,7 @@ class PrepBot:
 
     async def handle(self, event: Event) -> Reply | None:
         """Apply one event; a redelivered event id changes nothing and gets no reply."""
+        event = without_nul(event)
         now = self._clock()
         note: PostPrivately | None = None
         async with self._sessions() as session, session.begin():
