@@ -159,10 +159,11 @@ async def _settle_rating(session: AsyncSession, channel_id: int, message_id: str
         session.add(models.Rating(channel_id=channel_id, message_id=message_id, rater_id=rater,
                                   score=in_force.score, rated_at=in_force.added_at or now))
         return True
-    if rating.score == in_force.score:
-        return False
+    changed = rating.score != in_force.score
+    # Even when the score stays, a re-added reaction is the rating now in force: take its time, as
+    # an in-order delivery (add, remove, add again) would have.
     rating.score, rating.rated_at = in_force.score, in_force.added_at or now
-    return True
+    return changed
 
 
 async def _answer(session: AsyncSession, channel_id: int, message: MessageRef) -> models.Answer | None:
