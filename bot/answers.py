@@ -42,13 +42,17 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
     channel_id = await find_channel_id(session, event.message.channel)
     if channel_id is None:
         return None
+    too_long = event.text is not None and len(event.text) > MAX_ANSWER_CHARS
     existing = await _answer(session, channel_id, event.message)
     if isinstance(event, AnswerEdited) and existing is not None:
         if existing.withdrawn_at is None and _newer(event.at, existing.text_changed_at):
-            if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
-                return AnswerTooLong(len(event.text))
+            if too_long:
+                return AnswerTooLong(len(event.text or ""))
             existing.text, existing.text_changed_at = event.text, event.at
-        return None
+        if existing.prompt_id is not None or event.author is None:
+            return None
+        # Else the row only holds what overtook the post (a deletion, an authorless edit), and this
+        # edit says whose answer it is: place it below, as the post itself would.
 
     thread, author = event.thread, event.author
     if thread is None:
@@ -59,8 +63,8 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
     if author is None:
         # An edit that overtook its post, without saying whose it is: keep the newer text pending,
         # like a tombstone, so the post fills in the rest instead of bringing back the old words.
-        if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
-            return AnswerTooLong(len(event.text))
+        if too_long:
+            return AnswerTooLong(len(event.text or ""))
         await session.execute(insert_ignoring_conflicts(
             session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=None,
             member_id=None, text=event.text, posted_at=None, text_changed_at=event.at, withdrawn_at=None))
@@ -68,15 +72,15 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
     if isinstance(event, AnswerPosted) and event.author_is_bot:
         await member_id(session, author, now, is_bot=True)
         return None
-    if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
-        return AnswerTooLong(len(event.text))
+    if too_long:
+        return AnswerTooLong(len(event.text or ""))
     member = await member_id(session, author, now)
     earlier = await session.scalar(select(models.Answer.id).where(
         models.Answer.prompt_id == prompt.id, models.Answer.member_id == member, models.Answer.withdrawn_at.is_(None)).limit(1))
     if existing is not None:
-        # The post was overtaken by its deletion (a tombstone), or by an edit: keep what came later
+        # The post was overtaken by its deletion (a tombstone) or by an edit: keep what came later,
         # and fill in whose answer it is and when it was first posted.
-        if _newer(event.at, existing.text_changed_at) and existing.withdrawn_at is None:
+        if existing.withdrawn_at is None and _newer(event.at, existing.text_changed_at):
             existing.text, existing.text_changed_at = event.text, event.at
         if existing.posted_at is None or event.at < existing.posted_at:
             existing.posted_at = event.at
