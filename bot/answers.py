@@ -1,7 +1,9 @@
 """Answers and rating reactions, recorded so that redelivery, in any order, changes nothing.
 
 Every change is stamped with the platform's event time: an event older than what a row already
-reflects is ignored, and a deletion that arrives before its post leaves a tombstone.
+reflects is ignored, a deletion that arrives before its post leaves a tombstone, and an edit that
+does (without naming its author) leaves a pending row; the post, or an edit naming the author, fills
+either in.
 """
 
 from __future__ import annotations
