@@ -147,7 +147,7 @@ def commands(draw: st.DrawFn) -> tuple[str, str, bool]:
 
 
 @pytest.mark.parametrize("databases", ["sqlite"], indirect=True)
-@fuzz_settings(examples(1200))
+@fuzz_settings(examples(1000))
 @given(case=commands())
 async def test_hostile_prep_arguments_get_a_clear_reply_and_change_nothing_unless_valid_on_sqlite(
     channel: Channel, case: tuple[str, str, bool],
