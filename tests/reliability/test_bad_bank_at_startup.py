@@ -110,3 +110,20 @@ def test_prepbot_run_with_a_bad_bank_leaves_an_existing_database_as_it_was(
     assert main(["run", "--platform", "console"]) == 2
     assert "question strategy-q2: difficulty" in capsys.readouterr().err
     assert asyncio.run(rows()) == before
+
+
+async def test_a_track_id_longer_than_the_database_column_is_a_named_bank_problem_on_every_backend(
+    engine: AsyncEngine, database_url: str, tmp_path: Path,
+) -> None:
+    """The validator, not the database, must refuse it: PostgreSQL would fail the sync with a raw error, SQLite would store it."""
+    await app.prepare_database(Settings(database_url=database_url, question_bank_dir=FIXTURE_BANK), engine)
+    before = await all_rows(db.session_factory(engine))
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    long_id = "a-track-whose-id-runs-on-well-past-the-sixty-four-characters-a-column-holds"
+    (folder / f"{long_id}.toml").write_text(MINI.replace('id = "mini"', f'id = "{long_id}"', 1), encoding="utf-8")
+    with pytest.raises(bank.BankError) as raised:
+        await app.prepare_database(Settings(database_url=database_url, question_bank_dir=folder), engine)
+    [problem] = raised.value.problems
+    assert (problem.where, problem.field) == ("track", "id") and "at most 64" in problem.message
+    assert await all_rows(db.session_factory(engine)) == before
