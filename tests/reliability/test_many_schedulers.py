@@ -2,7 +2,8 @@
 
 Each core has its own engine, as separate processes would: three on PostgreSQL, two on one SQLite
 file. They tick concurrently, two ticks per core at once, then again, then after any claim would have gone stale, and the
-posts are counted on every core's chat and in the database. (The version with OS processes posting
+posts are counted on every core's chat and in the database. A second test shares one platform
+between the cores and loses sends mid-flight, so that the cores race to take stale claims over. (The version with OS processes posting
 to a fake Slack or Discord waits for the adapters.)
 """
 
@@ -68,3 +69,26 @@ async def test_two_hundred_channels_due_at_once_get_exactly_one_post_each_howeve
             models.Prompt, models.Prompt.channel_id == models.Channel.id))).all()
     assert len(rows) == CHANNELS and {status for _, status, _ in rows} == {"posted"}
     assert {message for _, _, message in rows} == by_core  # each recorded message is the one its poster sent
+
+
+async def test_sends_lost_mid_flight_are_reconciled_or_resent_once_when_several_cores_race_to_take_them_over(
+    engines: list[AsyncEngine],
+) -> None:
+    """One platform shared by every core: some sends land but their response is lost, some never land."""
+    clock = FakeClock(DUE + timedelta(seconds=20))
+    platform = FakeChat()
+    for n in range(30):
+        platform.fail_next(ConnectionError("connection reset"), delivered=n % 3 != 0)
+    cores = [PrepBot(db.session_factory(engine), platform, default_track="mini", clock=clock) for engine in engines]
+
+    first = [result for results in await asyncio.gather(*(core.tick() for core in cores)) for result in results]
+    assert sum(1 for r in first if r.outcome == "failed") == 30
+    clock.advance(minutes=2)  # the failed claims are now stale: every core tries to take each over
+    await asyncio.gather(*(core.tick() for core in cores for _ in range(2)))
+
+    posted = Counter(action.channel.id for action, _ in platform.prompts)
+    assert len(posted) == CHANNELS and set(posted.values()) == {1}, [c for c, n in posted.items() if n > 1]
+    async with db.session_factory(engines[0])() as session:
+        rows = (await session.execute(select(models.Prompt.status, models.Prompt.message_id))).all()
+    assert {status for status, _ in rows} == {"posted"}
+    assert {message for _, message in rows} == {ref.id for _, ref in platform.prompts}
