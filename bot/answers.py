@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import models
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.refs import MessageRef
-from bot.store import find_channel_id, find_prompt, insert_ignoring_conflicts, member_id
+from bot.store import find_prompt, insert_ignoring_conflicts, lock_channel, member_id
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class AnswerTooLong:
 
 async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdited, now: datetime) -> AnswerRecorded | AnswerTooLong | None:
     """Record a reply in a prompt's thread, or an edit; `None` when it is not an answer or changes nothing."""
-    channel_id = await find_channel_id(session, event.message.channel)
+    channel_id = await lock_channel(session, event.message.channel)
     if channel_id is None:
         return None
     too_long = event.text is not None and len(event.text) > MAX_ANSWER_CHARS
@@ -103,7 +103,7 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
 
 async def withdraw_answer(session: AsyncSession, event: AnswerDeleted) -> bool:
     """Withdraw an answer (and so its ratings); a deletion seen first leaves a tombstone."""
-    channel_id = await find_channel_id(session, event.message.channel)
+    channel_id = await lock_channel(session, event.message.channel)
     if channel_id is None:
         return False
     existing = await _answer(session, channel_id, event.message)
@@ -124,7 +124,7 @@ async def record_reaction(session: AsyncSession, event: ReactionAdded | Reaction
     score = RATING_EMOJI.get(event.emoji)
     if score is None:
         return False
-    channel_id = await find_channel_id(session, event.message.channel)
+    channel_id = await lock_channel(session, event.message.channel)
     if channel_id is None:
         return False
     rater = await member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)

@@ -74,6 +74,22 @@ async def find_channel_id(session: AsyncSession, ref: ChannelRef) -> int | None:
         ))
 
 
+async def lock_channel(session: AsyncSession, ref: ChannelRef) -> int | None:
+    """The channel's id, holding its row until the transaction ends; `None` if it has no schedule.
+
+    Answer and reaction events read a row, then write from what they read. Two such events on one
+    channel handled at once (two processes, or two handlers in one) would each miss the other's
+    uncommitted row on PostgreSQL, e.g. a deletion racing its post loses. Holding the channel
+    serializes them there; SQLite's immediate transactions already do.
+    """
+    return await session.scalar(
+        select(models.Channel.id).join(models.Workspace).where(
+            models.Workspace.platform == ref.workspace.platform,
+            models.Workspace.external_id == ref.workspace.id,
+            models.Channel.external_id == ref.id,
+        ).with_for_update(of=models.Channel))
+
+
 async def find_prompt(session: AsyncSession, channel_id: int, thread: MessageRef) -> models.Prompt | None:
     """The posted prompt whose message roots `thread`, if it is one."""
     return await session.scalar(select(models.Prompt).where(
