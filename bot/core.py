@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import answers, commands, drills, models, views
@@ -32,9 +33,18 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+# PostgreSQL rolls back one of two transactions that deadlock (e.g. a drill and an answer each
+# creating the same new member); the event's transaction holds no outside effect, so it runs again.
+TRANSACTION_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _retryable(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def without_nul(event: Event) -> Event:
@@ -87,28 +97,45 @@ class PrepBot:
         """Apply one event; a redelivered event id changes nothing and gets no reply."""
         event = without_nul(event)
         now = self._clock()
-        note: PostPrivately | None = None
+        applied: Reply | commands.Result | PostPrivately | None = None
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                applied = await self._apply(event, now)
+                break
+            except DBAPIError as error:
+                if attempt == TRANSACTION_ATTEMPTS or not _retryable(error):
+                    raise
+                logger.info("event %s was rolled back (%s); applying it again", event.event_id, error.orig)
+        match applied:
+            case Reply():
+                return applied
+            case commands.PostNow(channel_id=channel_id):
+                return Reply(await self._post_now(channel_id))
+            case Message():
+                return Reply(applied)
+            case PostPrivately():
+                await self._send_quietly(applied)
+        return None
+
+    async def _apply(self, event: Event, now: datetime) -> Reply | commands.Result | PostPrivately | None:
+        """One transaction: the event's effects and its inbox row; what to answer or send once it commits."""
         async with self._sessions() as session, session.begin():
             if not await self._first_delivery(session, event, now):
                 logger.debug("ignoring redelivered event %s", event.event_id)
                 return None
             match event:
                 case CommandInvoked():
-                    result = await commands.run(commands.Context(
+                    return await commands.run(commands.Context(
                         session, event, now, self._is_organizer(event), self._default_track))
                 case DrillRequested():
                     drilled = await drills.drill(session, event, self._default_track, now)
                     return Reply(drilled.message, private=not drilled.public)
                 case AnswerPosted() | AnswerEdited():
-                    note = await self._note_for_author(session, event, await answers.record_answer(session, event, now))
+                    return await self._note_for_author(session, event, await answers.record_answer(session, event, now))
                 case AnswerDeleted():
                     await answers.withdraw_answer(session, event)
                 case ReactionAdded() | ReactionRemoved():
                     await answers.record_reaction(session, event, now)
-        if isinstance(event, CommandInvoked):
-            return Reply(await self._post_now(result.channel_id) if isinstance(result, commands.PostNow) else result)
-        if note is not None:
-            await self._send_quietly(note)
         return None
 
     async def note_member(self, user: UserRef, *, is_bot: bool) -> None:
