@@ -52,6 +52,8 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
                 return AnswerTooLong(len(event.text or ""))
             existing.text, existing.text_changed_at = event.text, event.at
         if existing.prompt_id is not None or event.author is None:
+            if existing.prompt_id is not None and event.author is not None and not too_long:
+                _posted_by(existing, event.at)  # an older edit naming the author: the answer stood by then
             return None
         # Else the row only holds what overtook the post (a deletion, an authorless edit), and this
         # edit says whose answer it is: place it below, as the post itself would.
@@ -84,8 +86,7 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
         # and fill in whose answer it is and when it was first posted.
         if existing.withdrawn_at is None and _newer(event.at, existing.text_changed_at):
             existing.text, existing.text_changed_at = event.text, event.at
-        if existing.posted_at is None or event.at < existing.posted_at:
-            existing.posted_at = event.at
+        _posted_by(existing, event.at)
         if existing.prompt_id is not None:
             return None
         existing.prompt_id, existing.member_id = prompt.id, member
@@ -175,6 +176,12 @@ async def _settle_rating(session: AsyncSession, channel_id: int, message_id: str
 async def _answer(session: AsyncSession, channel_id: int, message: MessageRef) -> models.Answer | None:
     return await session.scalar(select(models.Answer).where(
         models.Answer.channel_id == channel_id, models.Answer.message_id == message.id))
+
+
+def _posted_by(answer: models.Answer, at: datetime) -> None:
+    """An answer's time is that of the earliest event that could have recorded it, as in-order delivery keeps."""
+    if answer.posted_at is None or at < answer.posted_at:
+        answer.posted_at = at
 
 
 def _newer(at: datetime, than: datetime | None) -> bool:
