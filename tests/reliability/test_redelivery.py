@@ -392,3 +392,19 @@ async def test_an_over_long_answer_shortened_by_edits_counts_once_an_edit_names_
     await clean_and_redelivered(practice, SHORTENED, [(index, 0) for index in order], [False] * len(SHORTENED))
     [answer] = (await outcome(practice.sessions))["answers"]
     assert (answer[1], answer[2], answer[3]) == (DAY_ONE.date() + timedelta(days=1), "alice", "shorter still")
+
+
+RECORDED_BY_EDITS = [
+    Step("answer", "alice", "a1", "prompt-1", LONG),  # refused: the edits record the answer
+    Step("edit", "alice", "a1", "prompt-1", "first"),
+    Step("edit", "alice", "a1", "prompt-1", "second"),
+    Step("edit", "alice", "a1", "prompt-1", "third", with_author=False),
+]
+
+
+@pytest.mark.parametrize("databases", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("order", [[3, 2, 1, 0], [2, 3, 1, 0], [1, 3, 2, 0]])
+async def test_an_answer_recorded_by_edits_is_dated_from_the_earliest_of_them_in_any_order(practice: Practice, order: list[int]) -> None:
+    await clean_and_redelivered(practice, RECORDED_BY_EDITS, [(index, 0) for index in order], [False] * len(RECORDED_BY_EDITS))
+    [answer] = (await outcome(practice.sessions))["answers"]
+    assert (answer[3], answer[4]) == ("third", EVENTS_START + timedelta(seconds=2))
