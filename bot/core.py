@@ -218,10 +218,12 @@ class PrepBot:
         return None
 
     async def _send_quietly(self, action: PostPrivately) -> None:
+        """Send a courtesy note; its failure (a member who refuses DMs, a platform shutting down) is only logged."""
         try:
             await self._chat.perform(action)
-        except Exception:
-            logger.warning("could not send a private note in %s", action.channel, exc_info=True)
+        except Exception as error:
+            logger.warning("could not send a private note to %s in %s: %r", action.user.id, action.channel, error)
+            logger.debug("the private note's failure in full", exc_info=True)
 
     async def _post_now(self, channel_id: int) -> Message:
         now = self._clock()
