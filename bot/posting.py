@@ -33,6 +33,7 @@ from bot.store import channel_ref, insert_ignoring_conflicts
 logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT = timedelta(seconds=30)
+MAX_CONCURRENT_POSTS = 50
 # Longer than a send may take, so a live sender always finishes or gives up before a takeover.
 CLAIM_TIMEOUT = timedelta(seconds=45)
 
@@ -77,7 +78,15 @@ class Poster:
         ]
         if not due:
             return []
-        results = await asyncio.gather(*(self.post(channel, local_date) for channel, local_date in due))
+        # Bounded: a thousand channels due at once would otherwise hold a thousand sessions, messages
+        # and queued sends at the same time, and sends waiting on the platform's pacing time out.
+        slots = asyncio.Semaphore(MAX_CONCURRENT_POSTS)
+
+        async def post_in_turn(channel: models.Channel, local_date: date) -> PostResult:
+            async with slots:
+                return await self.post(channel, local_date)
+
+        results = await asyncio.gather(*(post_in_turn(channel, local_date) for channel, local_date in due))
         return [result for result in results if result.outcome is not Outcome.ALREADY_DONE]
 
     async def post(self, channel: models.Channel, local_date: date) -> PostResult:

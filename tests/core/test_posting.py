@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import models
 from bot.core import PrepBot
 from bot.fake_chat import FakeChat
-from bot.posting import CLAIM_TIMEOUT, Outcome
+from bot.posting import CLAIM_TIMEOUT, MAX_CONCURRENT_POSTS, Outcome, PostResult
 from bot.refs import ChannelRef
 from tests.builders import CHANNEL, WORKSPACE, Session
 from tests.conftest import FakeClock
@@ -239,3 +240,32 @@ async def test_the_next_post_recaps_the_previous_one(core: PrepBot, chat: FakeCh
     await core.tick()
     recap = members.prompt_actions()[-1].message.plain_text()
     assert "Recap of Mon 02 Mar: 2 answers from 2 members. Top-rated: <@alice> (4.5 from 2 ratings)." in recap
+
+
+
+async def test_many_channels_due_at_once_are_posted_a_bounded_number_at_a_time(
+    core: PrepBot, chat: FakeChat, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    total = MAX_CONCURRENT_POSTS + 30
+    for n in range(total):
+        await Session(core, chat, clock, ChannelRef(WORKSPACE, f"C{n}")).setup("09:00 UTC daily")
+    clock.set(MONDAY_0900)
+    release, in_flight, most = asyncio.Event(), [0], [0]
+
+    async def held_post(channel: models.Channel, local_date: date) -> PostResult:
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        await release.wait()
+        in_flight[0] -= 1
+        return PostResult(ChannelRef(WORKSPACE, channel.external_id), local_date, Outcome.POSTED)
+
+    monkeypatch.setattr(core.poster, "post", held_post)
+    ticking = asyncio.create_task(core.tick())
+    while in_flight[0] < MAX_CONCURRENT_POSTS and not ticking.done():
+        await asyncio.sleep(0)
+    for _ in range(100):  # every other post has had its chance to start
+        await asyncio.sleep(0)
+    assert in_flight[0] == MAX_CONCURRENT_POSTS
+    release.set()
+    assert len(await ticking) == total
+    assert most[0] == MAX_CONCURRENT_POSTS
