@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import models, tallies
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.refs import MessageRef
-from bot.store import find_channel_id, find_prompt, insert_ignoring_conflicts, member_id
+from bot.store import dialect_insert, find_channel_id, find_prompt, insert_ignoring_conflicts, member_id
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ async def withdraw_answer(session: AsyncSession, event: AnswerDeleted) -> bool:
 
 
 async def record_reaction(session: AsyncSession, event: ReactionAdded | ReactionRemoved, now: datetime) -> bool:
-    """Apply a rating reaction; return whether the rating in force for (message, rater) changed."""
+    """Apply a rating reaction; return whether it changed anything (a late, older event does not)."""
     score = RATING_EMOJI.get(event.emoji)
     if score is None:
         return False
@@ -110,27 +110,28 @@ async def record_reaction(session: AsyncSession, event: ReactionAdded | Reaction
         return False
     rater = await member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
     added = isinstance(event, ReactionAdded)
-    row = await session.scalar(select(models.RatingReaction).where(
-        models.RatingReaction.channel_id == channel_id, models.RatingReaction.message_id == event.message.id,
-        models.RatingReaction.rater_id == rater, models.RatingReaction.score == score))
-    if row is None:
-        await session.execute(insert_ignoring_conflicts(
-            session, models.RatingReaction, channel_id=channel_id, message_id=event.message.id, rater_id=rater,
-            score=score, present=added, added_at=event.at if added else None, changed_at=event.at))
-    elif _newer(event.at, row.changed_at):
-        row.present, row.changed_at = added, event.at
-        if added:
-            row.added_at = event.at
-    else:
+    reaction = models.RatingReaction.__table__
+    # One statement whatever came before: the reaction's row is written, or moved on if this event
+    # is newer than what the row reflects; an older, redelivered or reordered event changes nothing.
+    moved = await session.scalar(
+        dialect_insert(session, models.RatingReaction)
+        .values(channel_id=channel_id, message_id=event.message.id, rater_id=rater, score=score,
+                present=added, added_at=event.at if added else None, changed_at=event.at)
+        .on_conflict_do_update(
+            index_elements=["channel_id", "message_id", "rater_id", "score"],
+            set_={"present": added, "changed_at": event.at, "added_at": event.at if added else reaction.c.added_at},
+            where=reaction.c.changed_at < event.at,
+        )
+        .returning(reaction.c.id)
+    )
+    if moved is None:
         return False
-    await session.flush()
-    changed = await _settle_rating(session, channel_id, event.message.id, rater, now)
-    if changed:
-        await tallies.refresh(session, channel_id, event.message.id)
-    return changed
+    await _settle_rating(session, channel_id, event.message.id, rater, now)
+    await tallies.refresh(session, channel_id, event.message.id)
+    return True
 
 
-async def _settle_rating(session: AsyncSession, channel_id: int, message_id: str, rater: int, now: datetime) -> bool:
+async def _settle_rating(session: AsyncSession, channel_id: int, message_id: str, rater: int, now: datetime) -> None:
     """Make the rating in force the most recently added reaction still present, or none."""
     in_force = (await session.execute(
         select(models.RatingReaction.score, models.RatingReaction.added_at)
@@ -138,21 +139,17 @@ async def _settle_rating(session: AsyncSession, channel_id: int, message_id: str
                models.RatingReaction.rater_id == rater, models.RatingReaction.present.is_(True))
         .order_by(models.RatingReaction.added_at.desc(), models.RatingReaction.score.desc()).limit(1)
     )).first()
-    rating = await session.scalar(select(models.Rating).where(
-        models.Rating.channel_id == channel_id, models.Rating.message_id == message_id, models.Rating.rater_id == rater))
+    on_rating = (models.Rating.channel_id == channel_id, models.Rating.message_id == message_id, models.Rating.rater_id == rater)
     if in_force is None:
-        if rating is None:
-            return False
-        await session.execute(delete(models.Rating).where(models.Rating.id == rating.id))
-        return True
-    if rating is None:
-        session.add(models.Rating(channel_id=channel_id, message_id=message_id, rater_id=rater,
-                                  score=in_force.score, rated_at=in_force.added_at or now))
-        return True
-    if rating.score == in_force.score:
-        return False
-    rating.score, rating.rated_at = in_force.score, in_force.added_at or now
-    return True
+        await session.execute(delete(models.Rating).where(*on_rating))
+        return
+    rated_at = in_force.added_at or now
+    await session.execute(
+        dialect_insert(session, models.Rating)
+        .values(channel_id=channel_id, message_id=message_id, rater_id=rater, score=in_force.score, rated_at=rated_at)
+        .on_conflict_do_update(
+            index_elements=["channel_id", "message_id", "rater_id"], set_={"score": in_force.score, "rated_at": rated_at})
+    )
 
 
 async def _answer(session: AsyncSession, channel_id: int, message: MessageRef) -> models.Answer | None:

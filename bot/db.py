@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 import migrations
+from bot import ids
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions for one engine, sharing one cache of committed ids (`bot.ids`)."""
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ids.CachingSession, info=ids.new_cache())
 
 
 def alembic_config(url: str) -> Config:

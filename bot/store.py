@@ -5,23 +5,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from bot import models, tallies
+from bot import ids, models, tallies
 from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
 
-def insert_ignoring_conflicts(session: AsyncSession, model: type[models.Base], **values: Any) -> Insert:
-    """`INSERT … ON CONFLICT DO NOTHING` for the session's dialect; a unique row is written once."""
+def dialect_insert(session: AsyncSession, model: type[models.Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the session's dialect's `ON CONFLICT` clauses (PostgreSQL, or SQLite)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if dialect == "postgresql":
-        return postgresql.insert(model).values(**values).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(model).values(**values).on_conflict_do_nothing()
-    return insert(model).values(**values)
+    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+
+
+def insert_ignoring_conflicts(session: AsyncSession, model: type[models.Base], **values: Any) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING`; a unique row is written once."""
+    return dialect_insert(session, model).values(**values).on_conflict_do_nothing()
 
 
 async def _get_or_insert(session: AsyncSession, query: Select[int], model: type[models.Base], **values: Any) -> int:
@@ -33,13 +34,22 @@ async def _get_or_insert(session: AsyncSession, query: Select[int], model: type[
 
 
 async def workspace_id(session: AsyncSession, ref: WorkspaceRef, now: datetime) -> int:
+    key = ("workspace", ref)
+    if (known := ids.get(session.info, key)) is not None:
+        return int(known)
     query = select(models.Workspace.id).where(
         models.Workspace.platform == ref.platform, models.Workspace.external_id == ref.id)
-    return await _get_or_insert(session, query, models.Workspace, platform=ref.platform, external_id=ref.id, created_at=now)
+    found = await _get_or_insert(session, query, models.Workspace, platform=ref.platform, external_id=ref.id, created_at=now)
+    ids.put(session.info, key, found)
+    return found
 
 
 async def member_id(session: AsyncSession, ref: UserRef, now: datetime, *, is_bot: bool = False) -> int:
     """The member's id, created on first sight; a member once seen as a bot stays marked as one."""
+    key = ("member", ref.workspace, ref.id)
+    known: ids.KnownMember | None = ids.get(session.info, key)
+    if known is not None and (known.is_bot or not is_bot) and (not ref.name or ref.name == known.name):
+        return known.id
     workspace = await workspace_id(session, ref.workspace, now)
     row = (await session.execute(select(models.Member.id, models.Member.is_bot, models.Member.display_name).where(
         models.Member.workspace_id == workspace, models.Member.external_id == ref.id))).first()
@@ -47,17 +57,19 @@ async def member_id(session: AsyncSession, ref: UserRef, now: datetime, *, is_bo
         await session.execute(insert_ignoring_conflicts(
             session, models.Member, workspace_id=workspace, external_id=ref.id,
             display_name=ref.name, is_bot=is_bot, created_at=now))
-        return (await session.scalars(select(models.Member.id).where(
+        row = (await session.execute(select(models.Member.id, models.Member.is_bot, models.Member.display_name).where(
             models.Member.workspace_id == workspace, models.Member.external_id == ref.id))).one()
-    if (is_bot and not row.is_bot) or (ref.name and ref.name != row.display_name):
+    elif (is_bot and not row.is_bot) or (ref.name and ref.name != row.display_name):
         member = await session.get_one(models.Member, row.id)
         member.is_bot = member.is_bot or is_bot
         member.display_name = ref.name or member.display_name
         if is_bot and not row.is_bot:
             await session.flush()
             await tallies.refresh_rated_by(session, row.id)  # a bot's ratings stop counting
-    existing: int = row.id
-    return existing
+        ids.put(session.info, key, ids.KnownMember(row.id, member.is_bot, member.display_name))
+        return int(row.id)
+    ids.put(session.info, key, ids.KnownMember(row.id, row.is_bot, row.display_name))
+    return int(row.id)
 
 
 async def find_channel(session: AsyncSession, ref: ChannelRef) -> models.Channel | None:
@@ -70,12 +82,18 @@ async def find_channel(session: AsyncSession, ref: ChannelRef) -> models.Channel
 
 
 async def find_channel_id(session: AsyncSession, ref: ChannelRef) -> int | None:
-    return await session.scalar(
+    key = ("channel", ref)
+    if (known := ids.get(session.info, key)) is not None:
+        return int(known)
+    found = await session.scalar(
         select(models.Channel.id).join(models.Workspace).where(
             models.Workspace.platform == ref.workspace.platform,
             models.Workspace.external_id == ref.workspace.id,
             models.Channel.external_id == ref.id,
         ))
+    if found is not None:  # an unknown channel may be set up at any moment, so only ids are kept
+        ids.put(session.info, key, found)
+    return found
 
 
 async def find_prompt(session: AsyncSession, channel_id: int, thread: MessageRef) -> models.Prompt | None:

@@ -9,33 +9,33 @@ replayed or reordered event recomputes the same values.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, false, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import models
 
 
 async def refresh(session: AsyncSession, channel_id: int, message_id: str) -> None:
-    """Recompute which ratings on one message count, and that message's answer tally."""
-    answer = (await session.execute(
-        select(models.Answer.id, models.Answer.member_id, models.Answer.prompt_id, models.Answer.withdrawn_at)
-        .where(models.Answer.channel_id == channel_id, models.Answer.message_id == message_id)
-    )).first()
-    standing = answer is not None and answer.prompt_id is not None and answer.withdrawn_at is None
-    rater_is_bot = exists().where(models.Member.id == models.Rating.rater_id, models.Member.is_bot.is_(True))
-    counts = and_(models.Rating.rater_id != answer.member_id, ~rater_is_bot) if standing and answer is not None else false()
-    on_message = (models.Rating.channel_id == channel_id, models.Rating.message_id == message_id)
+    """Recompute which ratings on one message count, and that message's answer tally (two statements)."""
+    rating, answer, rater = models.Rating, models.Answer, models.Member
+    standing_answer_by_someone_else = exists().where(
+        answer.channel_id == rating.channel_id, answer.message_id == rating.message_id,
+        answer.prompt_id.is_not(None), answer.withdrawn_at.is_(None), answer.member_id != rating.rater_id)
+    rater_is_bot = exists().where(rater.id == rating.rater_id, rater.is_bot.is_(True))
     await session.execute(
-        update(models.Rating).where(*on_message).values(counted=counts).execution_options(synchronize_session=False))
-    if answer is None:
-        return
-    count, total = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(models.Rating.score), 0))
-        .where(*on_message, models.Rating.counted.is_(True))
-    )).one()
+        update(rating)
+        .where(rating.channel_id == channel_id, rating.message_id == message_id)
+        .values(counted=and_(standing_answer_by_someone_else, ~rater_is_bot))
+        .execution_options(synchronize_session=False))
+    counted = (rating.channel_id == answer.channel_id, rating.message_id == answer.message_id, rating.counted.is_(True))
     await session.execute(
-        update(models.Answer).where(models.Answer.id == answer.id).values(rating_count=count, rating_sum=total)
-        .execution_options(synchronize_session="fetch"))
+        update(answer)
+        .where(answer.channel_id == channel_id, answer.message_id == message_id)
+        .values(
+            rating_count=select(func.count()).where(*counted).scalar_subquery(),
+            rating_sum=select(func.coalesce(func.sum(rating.score), 0)).where(*counted).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False))
 
 
 async def refresh_rated_by(session: AsyncSession, rater_id: int) -> None:
