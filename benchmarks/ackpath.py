@@ -13,6 +13,10 @@ transaction per event, WAL, `synchronous=FULL`, as fast as one connection goes. 
     python -m benchmarks.ackpath                       # full: 100 … 3000 events/s, 5 s a step
     python -m benchmarks.ackpath --backend postgresql  # DATABASE_URL on the local PostgreSQL
     python -m benchmarks.ackpath --small               # CI: 100 and 250 events/s, 1 s a step
+    python -m benchmarks.ackpath --adapter-only bolt   # the Slack adapter alone, over a core that does nothing
+
+`--adapter-only fast|bolt` measures what the HTTP server and the Slack adapter cost by themselves,
+with the fast path or with every event through bolt's dispatch: the ceiling the adapter allows.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import random
 import sqlite3
 import sys
@@ -37,8 +42,9 @@ from sqlalchemy import select
 from benchmarks.common import DEFAULT_POSTGRES_URL, bot_environment, database, free_port, machine, percentile, running_bot
 from bot import db, models
 from bot.app import prepare_database
+from bot.actions import Reply
 from bot.core import PrepBot
-from bot.events import CommandInvoked
+from bot.events import CommandInvoked, Event
 from bot.fake_chat import FakeChat
 from bot.refs import ChannelRef, UserRef, WorkspaceRef
 from bot.settings import Settings
@@ -238,7 +244,33 @@ async def run_step(session: aiohttp.ClientSession, url: str, events: list[Sent],
     }
 
 
-async def measure_prepbot(url: str, folder: Path, rates: Iterable[int], seconds: float, members: int, seed_value: int) -> dict[str, Any]:
+class NullCore(PrepBot):
+    """A core that records nothing: what is left is the cost of HTTP, verification and the adapter's dispatch."""
+
+    async def handle(self, event: Event) -> Reply | None:
+        return None
+
+    async def note_member(self, user: UserRef, *, is_bot: bool) -> None:
+        return None
+
+
+async def serve_adapter_only(fast_path: bool) -> None:
+    """The Slack adapter from the environment's settings, over `NullCore`, until interrupted."""
+    from adapters.slack import SlackAdapter
+    from bot.ports import ChatRouter
+
+    settings = Settings.from_env()
+    engine = db.create_engine(settings.database_url)
+    sessions = db.session_factory(engine)
+    adapter = SlackAdapter(settings, sessions, fast_path=fast_path)
+    try:
+        await adapter.run(NullCore(sessions, ChatRouter({"slack": adapter.port})))
+    finally:
+        await engine.dispose()
+
+
+async def measure_prepbot(url: str, folder: Path, rates: Iterable[int], seconds: float, members: int, seed_value: int,
+                          adapter_only: str | None = None) -> dict[str, Any]:
     port = free_port()
     async with FakeSlack(team_id=TEAM) as fake:
         member_ids = [f"U{i:06d}" for i in range(members)]
@@ -249,7 +281,8 @@ async def measure_prepbot(url: str, folder: Path, rates: Iterable[int], seconds:
         prompt_ts = await seed(Settings.from_env(environment))
         workload = Workload(prompt_ts, member_ids, random.Random(seed_value))
         steps: list[dict[str, Any]] = []
-        async with running_bot(environment, folder) as bot:
+        command = ("-m", "benchmarks.ackpath", "--serve-adapter-only", adapter_only) if adapter_only else ("-m", "bot", "run")
+        async with running_bot(environment, folder, command) as bot:
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
                 # A warm-up, so the first step does not pay for first-use costs (imports, statement caches).
@@ -261,6 +294,8 @@ async def measure_prepbot(url: str, folder: Path, rates: Iterable[int], seconds:
                         break
                     await asyncio.sleep(0.5)
             stored, inbox = await stored_tallies(url)
+        if adapter_only:
+            return {"steps": steps, "events": workload._ids, "adapter_only": adapter_only}
         expected = workload.expected_tallies()
         wrong = sorted(answer for answer in expected.keys() | stored.keys() if expected.get(answer) != stored.get(answer))
         return {
@@ -347,7 +382,14 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--members", type=int, default=None)
     parser.add_argument("--baseline-events", type=int, default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--adapter-only", choices=("fast", "bolt"), default=None,
+                        help="measure the Slack adapter over a core that does nothing, with or without the fast path")
+    parser.add_argument("--serve-adapter-only", choices=("fast", "bolt"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_adapter_only:
+        logging.basicConfig(level=logging.WARNING)
+        await serve_adapter_only(args.serve_adapter_only == "fast")
+        return {}
     rates = args.rates or (SMALL_RATES if args.small else FULL_RATES)
     seconds = args.seconds or (1.0 if args.small else 5.0)
     members = args.members or (100 if args.small else 1000)
@@ -362,7 +404,11 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         base_rate, base_tallies = await asyncio.to_thread(baseline, folder / "baseline.db", base_events)
         base_wrong = sum(1 for a, t in reference.expected_tallies().items() if base_tallies.get(a) != t)
         async with database(args.backend, folder, args.postgres_url) as url:
-            result = await measure_prepbot(url, folder, rates, seconds, members, args.seed)
+            result = await measure_prepbot(url, folder, rates, seconds, members, args.seed, args.adapter_only)
+    if args.adapter_only:
+        figures = {"benchmark": "ackpath", "backend": args.backend, "step_seconds": seconds, **result, "machine": machine()}
+        print(json.dumps(figures))
+        return figures
     passing = [s for s in result["steps"] if s["p99_ms"] <= target_ms and s["failed"] == 0 and s["achieved_per_s"] >= 0.95 * s["rate"]]
     sustained = max((s["rate"] for s in passing), default=0)
     correct = result["lost"] == 0 and result["tallies_wrong"] == 0

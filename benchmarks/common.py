@@ -117,12 +117,12 @@ class BotProcess:
 
 
 @asynccontextmanager
-async def running_bot(environment: dict[str, str], folder: Path) -> AsyncIterator[BotProcess]:
-    """`prepbot run` in `folder` until the block ends; healthy before the block starts."""
+async def running_bot(environment: dict[str, str], folder: Path, command: tuple[str, ...] = ("-m", "bot", "run")) -> AsyncIterator[BotProcess]:
+    """`prepbot run` (or another Python `command`) until the block ends; healthy before the block starts."""
     log = folder / "prepbot.log"
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", env=environment, cwd=ROOT,
+            sys.executable, *command, env=environment, cwd=ROOT,
             stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink)
     bot = BotProcess(process, int(environment["PORT"]), log)
     try:
