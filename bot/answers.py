@@ -6,16 +6,19 @@ reflects is ignored, and a deletion that arrives before its post leaves a tombst
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Delete, Select, bindparam, delete, func, select
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import models, tallies
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.refs import MessageRef
+from bot.models import UTCDateTime
 from bot.store import dialect_insert, find_channel_id, find_prompt, insert_ignoring_conflicts, member_id
 
 logger = logging.getLogger(__name__)
@@ -110,45 +113,80 @@ async def record_reaction(session: AsyncSession, event: ReactionAdded | Reaction
         return False
     rater = await member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
     added = isinstance(event, ReactionAdded)
-    reaction = models.RatingReaction.__table__
-    # One statement whatever came before: the reaction's row is written, or moved on if this event
-    # is newer than what the row reflects; an older, redelivered or reordered event changes nothing.
-    moved = await session.scalar(
-        dialect_insert(session, models.RatingReaction)
-        .values(channel_id=channel_id, message_id=event.message.id, rater_id=rater, score=score,
-                present=added, added_at=event.at if added else None, changed_at=event.at)
-        .on_conflict_do_update(
-            index_elements=["channel_id", "message_id", "rater_id", "score"],
-            set_={"present": added, "changed_at": event.at, "added_at": event.at if added else reaction.c.added_at},
-            where=reaction.c.changed_at < event.at,
-        )
-        .returning(reaction.c.id)
-    )
+    await session.flush()
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    key = {"channel": channel_id, "message": event.message.id, "rater": rater}
+    moved = (await connection.execute(
+        _move_reaction(dialect), {**key, "score": score, "present": added, "added_at": event.at if added else None, "at": event.at},
+    )).first()
     if moved is None:
         return False
-    await _settle_rating(session, channel_id, event.message.id, rater, now)
+    in_force = (await connection.execute(_reaction_in_force(), key)).first()
+    if in_force is None:
+        await connection.execute(_drop_rating(), key)
+    else:
+        await connection.execute(_upsert_rating(dialect), {**key, "score": in_force.score, "at": in_force.added_at or now})
     await tallies.refresh(session, channel_id, event.message.id)
     return True
 
 
-async def _settle_rating(session: AsyncSession, channel_id: int, message_id: str, rater: int, now: datetime) -> None:
-    """Make the rating in force the most recently added reaction still present, or none."""
-    in_force = (await session.execute(
-        select(models.RatingReaction.score, models.RatingReaction.added_at)
-        .where(models.RatingReaction.channel_id == channel_id, models.RatingReaction.message_id == message_id,
-               models.RatingReaction.rater_id == rater, models.RatingReaction.present.is_(True))
-        .order_by(models.RatingReaction.added_at.desc(), models.RatingReaction.score.desc()).limit(1)
-    )).first()
-    on_rating = (models.Rating.channel_id == channel_id, models.Rating.message_id == message_id, models.Rating.rater_id == rater)
-    if in_force is None:
-        await session.execute(delete(models.Rating).where(*on_rating))
-        return
-    rated_at = in_force.added_at or now
-    await session.execute(
-        dialect_insert(session, models.Rating)
-        .values(channel_id=channel_id, message_id=message_id, rater_id=rater, score=in_force.score, rated_at=rated_at)
+# The hot path's statements, built once (per dialect) with bound parameters and run as Core.
+_REACTIONS = models.Base.metadata.tables["rating_reactions"]
+_RATINGS = models.Base.metadata.tables["ratings"]
+
+
+@functools.cache
+def _move_reaction(dialect: str) -> Insert:
+    """Write a reaction's row, or move it on when this event is newer than what it reflects.
+
+    An older, redelivered or reordered event matches nothing and returns no row.
+    """
+    at = bindparam("at", type_=UTCDateTime())
+    added_at = bindparam("added_at", type_=UTCDateTime())
+    return (
+        dialect_insert(dialect, models.RatingReaction)
+        .values(channel_id=bindparam("channel"), message_id=bindparam("message"), rater_id=bindparam("rater"),
+                score=bindparam("score"), present=bindparam("present"), added_at=added_at, changed_at=at)
         .on_conflict_do_update(
-            index_elements=["channel_id", "message_id", "rater_id"], set_={"score": in_force.score, "rated_at": rated_at})
+            index_elements=["channel_id", "message_id", "rater_id", "score"],
+            set_={"present": bindparam("present"), "changed_at": at,
+                  "added_at": func.coalesce(added_at, _REACTIONS.c.added_at)},
+            where=_REACTIONS.c.changed_at < at,
+        )
+        .returning(_REACTIONS.c.id)
+    )
+
+
+@functools.cache
+def _reaction_in_force() -> Select[int, datetime | None]:
+    """The rating in force: the most recently added reaction still present."""
+    return (
+        select(_REACTIONS.c.score, _REACTIONS.c.added_at)
+        .where(_REACTIONS.c.channel_id == bindparam("channel"), _REACTIONS.c.message_id == bindparam("message"),
+               _REACTIONS.c.rater_id == bindparam("rater"), _REACTIONS.c.present.is_(True))
+        .order_by(_REACTIONS.c.added_at.desc(), _REACTIONS.c.score.desc())
+        .limit(1)
+    )
+
+
+@functools.cache
+def _drop_rating() -> Delete:
+    return delete(_RATINGS).where(
+        _RATINGS.c.channel_id == bindparam("channel"), _RATINGS.c.message_id == bindparam("message"),
+        _RATINGS.c.rater_id == bindparam("rater"))
+
+
+@functools.cache
+def _upsert_rating(dialect: str) -> Insert:
+    # Even when the score stays, a re-added reaction is the rating now: it takes the re-add's time.
+    at = bindparam("at", type_=UTCDateTime())
+    return (
+        dialect_insert(dialect, models.Rating)
+        .values(channel_id=bindparam("channel"), message_id=bindparam("message"), rater_id=bindparam("rater"),
+                score=bindparam("score"), rated_at=at)
+        .on_conflict_do_update(index_elements=["channel_id", "message_id", "rater_id"],
+                               set_={"score": bindparam("score"), "rated_at": at})
     )
 
 

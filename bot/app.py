@@ -35,6 +35,30 @@ class StartupError(Exception):
     """prepbot cannot start; the message says why and what to change."""
 
 
+class AdapterFailed(StartupError):
+    """One adapter stopped with an error; the others were stopped with it."""
+
+
+async def serve(core: PrepBot, adapters: Sequence[Adapter]) -> None:
+    """Run every adapter until the first one stops, then stop the others.
+
+    A `TaskGroup` alone would keep serving when one adapter finishes normally (the console at end
+    of input), so the first one to stop, for whatever reason, ends them all.
+    """
+    tasks = {asyncio.create_task(adapter.run(core), name=f"adapter-{adapter.platform}"): adapter for adapter in adapters}
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            platform = tasks[task].platform
+            logger.error("the %s adapter failed; stopping prepbot", platform, exc_info=error)
+            raise AdapterFailed(f"the {platform} adapter stopped: {error}") from error
+
+
 async def prepare_database(settings: Settings, engine: AsyncEngine) -> bank.SyncReport:
     """Migrate to head and sync the question bank; a bad bank changes nothing."""
     tracks = bank.load_bank(settings.question_bank_dir)
@@ -84,6 +108,22 @@ def slack_manifest(socket_mode: bool, request_url: str | None, *, name: str = "p
     return build_manifest(socket_mode, request_url, name=name)
 
 
+async def discord_invite(settings: Settings, application_id: str | None) -> tuple[str, str]:
+    """The link that adds the Discord bot to a server, and what each permission in it is for."""
+    from adapters.discord import invite
+
+    if application_id is not None and not application_id.isdigit():
+        raise StartupError(f"--application-id must be a number, got {application_id!r}")
+    if application_id is None:
+        if not settings.discord_token:
+            raise StartupError("pass --application-id, or set DISCORD_TOKEN so prepbot can ask Discord for it.")
+        try:
+            application_id = await invite.application_id(settings.discord_token, settings.discord_api_url)
+        except invite.InviteError as error:
+            raise StartupError(str(error)) from error
+    return invite.invite_url(application_id), invite.explain()
+
+
 async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdout: TextIO) -> None:
     """Serve the given platforms until one adapter stops (the console at end of input) or we are cancelled."""
     engine = db.create_engine(settings.database_url)
@@ -99,15 +139,7 @@ async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdou
         )
         scheduler = TickScheduler(core, settings.tick_seconds)
         scheduler.start()
-        tasks = [asyncio.create_task(adapter.run(core), name=f"adapter-{adapter.platform}") for adapter in adapters]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # re-raise an adapter's failure
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await serve(core, adapters)
     finally:
         if scheduler is not None:
             await scheduler.shutdown()

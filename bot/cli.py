@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from dotenv import load_dotenv
 
@@ -43,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--url", help="HTTP mode: the public base URL of prepbot's server, e.g. https://prep.example.org")
     mode.add_argument("--socket-mode", action="store_true", help="Socket Mode: no public URL needed (the default when SLACK_APP_TOKEN is set)")
     manifest.add_argument("--name", default="prepbot", help="the app's and the bot user's name (default: prepbot)")
+
+    discord_commands = commands.add_parser("discord", help="Discord set-up helpers").add_subparsers(
+        dest="discord_command", required=True, metavar="ACTION")
+    invite = discord_commands.add_parser("invite-url", help="print the link that adds the bot to a server")
+    invite.add_argument("--application-id", help="the application id (default: asked of Discord with DISCORD_TOKEN)")
     return parser
 
 
@@ -53,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=os.environ.get("LOG_LEVEL", "WARNING" if _console_run(arguments) else "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler logs every due-post tick at INFO; the tick logs what it actually posts.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         settings = Settings.from_env()
         return asyncio.run(_dispatch(arguments, settings))
@@ -76,8 +85,7 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
         case "run":
             platforms = app.choose_platforms(settings, arguments.platform)
             logger.info("starting prepbot with %s", ", ".join(platforms))
-            await app.run(settings, platforms, sys.stdin, sys.stdout)
-            return 0
+            return await _run_until_terminated(app.run(settings, platforms, sys.stdin, sys.stdout))
         case "db":
             engine = db.create_engine(settings.database_url)
             try:
@@ -99,6 +107,8 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
                 return 1
             print(f"OK: {', '.join(str(p) for p in paths)} is valid.")
             return 0
+        case "discord":
+            return await _invite_url(arguments, settings)
         case "bank":
             for track in bank.load_bank(settings.question_bank_dir).values():
                 print(f"{track.id}: {track.title} — {len(track.questions)} questions in {len(track.categories)} categories")
@@ -109,6 +119,29 @@ async def _dispatch(arguments: argparse.Namespace, settings: Settings) -> int:
         case "slack":
             return _print_slack_manifest(arguments, settings)
     raise AssertionError(arguments.command)
+
+
+async def _run_until_terminated(serving: Coroutine[Any, Any, None]) -> int:
+    """Serve until done; SIGTERM (what `docker stop` and process managers send) stops it cleanly, exit 0."""
+    task = asyncio.ensure_future(serving)
+    loop = asyncio.get_running_loop()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        logger.info("SIGTERM: stopping")
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+    return 0
 
 
 def _print_slack_manifest(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -122,4 +155,12 @@ def _print_slack_manifest(arguments: argparse.Namespace, settings: Settings) -> 
               f"got {arguments.url!r}.", file=sys.stderr)
         return 2
     print(json.dumps(app.slack_manifest(socket_mode, arguments.url, name=arguments.name), indent=2))
+    return 0
+
+
+async def _invite_url(arguments: argparse.Namespace, settings: Settings) -> int:
+    """`prepbot discord invite-url`: the OAuth2 link with the bot and applications.commands scopes."""
+    url, explanation = await app.discord_invite(settings, arguments.application_id)
+    print(url)
+    print(explanation, file=sys.stderr)
     return 0

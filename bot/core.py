@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 from bot import answers, commands, drills, models, views
 from bot.actions import PostPrivately, Reply
@@ -23,10 +26,11 @@ from bot.events import (
     ReactionRemoved,
 )
 from bot.messages import Message
+from bot.models import UTCDateTime
 from bot.ports import ChatPort
 from bot.posting import Outcome, Poster, PostResult
 from bot.refs import ChannelRef, MessageRef, UserRef
-from bot.store import find_channel_id, insert_ignoring_conflicts, latest_prompt, member_id
+from bot.store import dialect_insert, find_channel_id, latest_prompt, member_id
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,18 @@ MemberEvent = AnswerPosted | AnswerEdited | AnswerDeleted | ReactionAdded | Reac
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@functools.cache
+def _record_delivery(dialect: str) -> Insert:
+    """Insert an event id into the inbox; a redelivery conflicts and returns no row."""
+    inbox = models.Base.metadata.tables["inbox_events"]
+    return (
+        dialect_insert(dialect, models.InboxEvent)
+        .values(event_id=bindparam("event_id"), kind=bindparam("kind"), received_at=bindparam("at", type_=UTCDateTime()))
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
 
 
 class PrepBot:
@@ -142,10 +158,10 @@ class PrepBot:
         return event.user_is_admin or event.user.id in self._organizers
 
     async def _first_delivery(self, session: AsyncSession, event: Event, now: datetime) -> bool:
-        inserted = await session.scalar(insert_ignoring_conflicts(
-            session, models.InboxEvent, event_id=event.event_id, kind=type(event).__name__, received_at=now,
-        ).returning(models.InboxEvent.event_id))
-        return inserted is not None
+        connection = await session.connection()
+        inserted = await connection.execute(
+            _record_delivery(connection.dialect.name), {"event_id": event.event_id, "kind": type(event).__name__, "at": now})
+        return inserted.first() is not None
 
     async def _note_for_author(
         self, session: AsyncSession, event: AnswerPosted | AnswerEdited, outcome: answers.AnswerRecorded | answers.AnswerTooLong | None,

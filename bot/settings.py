@@ -11,6 +11,8 @@ from pathlib import Path
 import question_bank
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///prepbot.db"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class SettingsError(ValueError):
@@ -39,6 +41,7 @@ class Settings:
     discord_gateway_url: str | None = None
     discord_shard_count: int | None = None
     discord_dev_guild: str | None = None
+    discord_message_content: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +63,17 @@ class Settings:
                 raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
             return value
 
+        def flag(name: str) -> bool:
+            raw = text(name)
+            if raw is None or raw.lower() in FALSE_WORDS:
+                return False
+            if raw.lower() in TRUE_WORDS:
+                return True
+            raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+        dev_guild = text("DISCORD_DEV_GUILD")
+        if dev_guild is not None and not dev_guild.isdigit():
+            raise SettingsError(f"DISCORD_DEV_GUILD must be a server id (a number), got {dev_guild!r}")
         bank_dir = text("QUESTION_BANK_DIR")
         defaults = cls()
         return cls(
@@ -82,7 +96,8 @@ class Settings:
             discord_api_url=text("DISCORD_API_URL"),
             discord_gateway_url=text("DISCORD_GATEWAY_URL"),
             discord_shard_count=int(number("DISCORD_SHARD_COUNT", 0, 0)) or None,
-            discord_dev_guild=text("DISCORD_DEV_GUILD"),
+            discord_dev_guild=dev_guild,
+            discord_message_content=flag("DISCORD_MESSAGE_CONTENT"),
         )
 
     @property

@@ -14,15 +14,15 @@ from bot import ids, models, tallies
 from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
 
-def dialect_insert(session: AsyncSession, model: type[models.Base]) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT with the session's dialect's `ON CONFLICT` clauses (PostgreSQL, or SQLite)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+def dialect_insert(dialect: str, model: type[models.Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the dialect's `ON CONFLICT` clauses: PostgreSQL's, or else SQLite's."""
     return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
 
 
 def insert_ignoring_conflicts(session: AsyncSession, model: type[models.Base], **values: Any) -> Insert:
     """`INSERT … ON CONFLICT DO NOTHING`; a unique row is written once."""
-    return dialect_insert(session, model).values(**values).on_conflict_do_nothing()
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return dialect_insert(dialect, model).values(**values).on_conflict_do_nothing()
 
 
 async def _get_or_insert(session: AsyncSession, query: Select[int], model: type[models.Base], **values: Any) -> int:

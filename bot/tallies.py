@@ -9,7 +9,9 @@ replayed or reordered event recomputes the same values.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, select, update
+import functools
+
+from sqlalchemy import Update, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import models
@@ -17,25 +19,43 @@ from bot import models
 
 async def refresh(session: AsyncSession, channel_id: int, message_id: str) -> None:
     """Recompute which ratings on one message count, and that message's answer tally (two statements)."""
-    rating, answer, rater = models.Rating, models.Answer, models.Member
+    await session.flush()  # the statements below run as Core and must see the session's changes
+    connection = await session.connection()
+    on_message = {"channel": channel_id, "message": message_id}
+    await connection.execute(_mark_counted(), on_message)
+    await connection.execute(_recount_answer(), on_message)
+
+
+_RATINGS = models.Base.metadata.tables["ratings"]
+_ANSWERS = models.Base.metadata.tables["answers"]
+_MEMBERS = models.Base.metadata.tables["members"]
+
+
+@functools.cache
+def _mark_counted() -> Update:
     standing_answer_by_someone_else = exists().where(
-        answer.channel_id == rating.channel_id, answer.message_id == rating.message_id,
-        answer.prompt_id.is_not(None), answer.withdrawn_at.is_(None), answer.member_id != rating.rater_id)
-    rater_is_bot = exists().where(rater.id == rating.rater_id, rater.is_bot.is_(True))
-    await session.execute(
-        update(rating)
-        .where(rating.channel_id == channel_id, rating.message_id == message_id)
+        _ANSWERS.c.channel_id == _RATINGS.c.channel_id, _ANSWERS.c.message_id == _RATINGS.c.message_id,
+        _ANSWERS.c.prompt_id.is_not(None), _ANSWERS.c.withdrawn_at.is_(None), _ANSWERS.c.member_id != _RATINGS.c.rater_id)
+    rater_is_bot = exists().where(_MEMBERS.c.id == _RATINGS.c.rater_id, _MEMBERS.c.is_bot.is_(True))
+    return (
+        update(_RATINGS)
+        .where(_RATINGS.c.channel_id == bindparam("channel"), _RATINGS.c.message_id == bindparam("message"))
         .values(counted=and_(standing_answer_by_someone_else, ~rater_is_bot))
-        .execution_options(synchronize_session=False))
-    counted = (rating.channel_id == answer.channel_id, rating.message_id == answer.message_id, rating.counted.is_(True))
-    await session.execute(
-        update(answer)
-        .where(answer.channel_id == channel_id, answer.message_id == message_id)
+    )
+
+
+@functools.cache
+def _recount_answer() -> Update:
+    counted = (_RATINGS.c.channel_id == _ANSWERS.c.channel_id, _RATINGS.c.message_id == _ANSWERS.c.message_id,
+               _RATINGS.c.counted.is_(True))
+    return (
+        update(_ANSWERS)
+        .where(_ANSWERS.c.channel_id == bindparam("channel"), _ANSWERS.c.message_id == bindparam("message"))
         .values(
             rating_count=select(func.count()).where(*counted).scalar_subquery(),
-            rating_sum=select(func.coalesce(func.sum(rating.score), 0)).where(*counted).scalar_subquery(),
+            rating_sum=select(func.coalesce(func.sum(_RATINGS.c.score), 0)).where(*counted).scalar_subquery(),
         )
-        .execution_options(synchronize_session=False))
+    )
 
 
 async def refresh_rated_by(session: AsyncSession, rater_id: int) -> None:

@@ -27,7 +27,13 @@ def test_ci_runs_the_readmes_test_command_verbatim() -> None:
 
 def test_the_readme_documents_every_configuration_variable_the_settings_read() -> None:
     settings = (ROOT / "bot" / "settings.py").read_text(encoding="utf-8")
-    read = set(re.findall(r'(?:text|number)\("([A-Z_]+)"', settings)) | set(re.findall(r'env\.get\("([A-Z_]+)"', settings))
+    read = set(re.findall(r'(?:text|number|flag)\("([A-Z_]+)"', settings)) | set(re.findall(r'env\.get\("([A-Z_]+)"', settings))
     assert read, "the pattern no longer finds the settings"
     assert sorted(name for name in read if f"`{name}`" not in README) == []
 
+
+
+def test_the_files_the_readme_links_exist() -> None:
+    links = re.findall(r"\]\(([^)#]+)\)", README)
+    assert links
+    assert [link for link in links if not (ROOT / link).exists()] == []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
+from typing import Literal
 
 import discord
 
@@ -14,77 +16,123 @@ from bot.refs import ChannelRef, MessageRef
 
 logger = logging.getLogger(__name__)
 
-THREAD_ARCHIVE_MINUTES = 1440
+THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: a daily question's thread stays open until the next
 THREAD_ALREADY_EXISTS = 160004
 CANNOT_DM_USER = 50007
 HISTORY_LIMIT = 100
+# Discord allows a bot 50 requests a second in all; the daily posts of many servers fall due at the
+# same minute, so they are paced below that, leaving room for interactions and lookups.
+REQUESTS_PER_SECOND = 30.0
+# Less than the core's own send timeout, so a post waiting for the login fails cleanly rather than being cut off.
+CONNECT_WAIT_SECONDS = 20.0
+
+
+class Pace:
+    """Spaces calls at least `1 / per_second` apart, in the order they asked."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> None:
+        async with self._lock:
+            now = asyncio.get_running_loop().time()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 class DiscordChat:
     """Carries out the core's actions through a discord.py client (set once the client exists)."""
 
-    def __init__(self, threads: ThreadParents) -> None:
+    def __init__(self, threads: ThreadParents, requests_per_second: float = REQUESTS_PER_SECOND) -> None:
         self._client: discord.Client | None = None
+        self._ready = asyncio.Event()
         self._threads = threads
+        self._pace = Pace(requests_per_second)
+        # Members who refuse DMs: asking again would only add to Discord's count of invalid requests.
+        self._no_dms: set[str] = set()
 
     def attach(self, client: discord.Client | None) -> None:
+        """Use `client` from now on (`None` while reconnecting); it is ready once it has logged in."""
         self._client = client
+        self._ready.clear()
 
-    @property
-    def client(self) -> discord.Client:
-        if self._client is None:
-            raise RuntimeError("the Discord client is not connected yet")
+    def logged_in(self) -> None:
+        self._ready.set()
+
+    async def connected(self) -> discord.Client:
+        """The client, once it has logged in: a post due at start-up waits for the login, not fails."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), CONNECT_WAIT_SECONDS)
+        except TimeoutError:
+            raise RuntimeError("the Discord client is not connected; the post will be retried") from None
+        assert self._client is not None
         return self._client
 
     async def perform(self, action: Action) -> MessageRef | None:
+        client = await self.connected()
         match action:
             case PostPrompt():
-                return await self._post_prompt(action)
+                return await self._post_prompt(client, action)
             case PostReply():
-                thread = self.client.get_partial_messageable(int(action.thread.id), guild_id=_guild_id(action.thread.channel))
-                sent = await thread.send(embed=translate.render(action.message))
+                thread = client.get_partial_messageable(int(action.thread.id), guild_id=_guild_id(action.thread.channel))
+                async with self._pace:
+                    sent = await thread.send(embed=translate.render(action.message))
                 return MessageRef(action.thread.channel, str(sent.id))
             case PostPrivately():
-                await self._send_privately(action)
+                await self._send_privately(client, action)
                 return None
 
     async def find_prompt(self, channel: ChannelRef, marker: str, since: datetime) -> MessageRef | None:
         """Look through the channel's messages since `since` for the bot's prompt carrying `marker`."""
-        client = self.client
+        client = await self.connected()
         messageable = client.get_partial_messageable(int(channel.id), guild_id=_guild_id(channel))
         after = discord.Object(discord.utils.time_snowflake(since))
         async for message in messageable.history(after=after, limit=HISTORY_LIMIT, oldest_first=True):
             if client.user is not None and message.author.id == client.user.id and translate.has_marker(message, marker):
-                await self._open_thread(int(channel.id), message.id, translate.thread_name_of(message))
+                await self._open_thread(client, int(channel.id), message.id, translate.thread_name_of(message))
                 return MessageRef(channel, str(message.id))
         return None
 
-    async def _post_prompt(self, action: PostPrompt) -> MessageRef:
+    async def _post_prompt(self, client: discord.Client, action: PostPrompt) -> MessageRef:
         channel_id = int(action.channel.id)
-        messageable = self.client.get_partial_messageable(channel_id, guild_id=_guild_id(action.channel))
-        # enforce_nonce: a retried send with the same nonce returns the first message instead of a second one.
-        sent = await messageable.send(
-            embed=translate.render(action.message, marker=action.marker),
-            nonce=translate.nonce_for(action.marker), enforce_nonce=True)
-        await self._open_thread(channel_id, sent.id, translate.thread_name(action.message))
+        messageable = client.get_partial_messageable(channel_id, guild_id=_guild_id(action.channel))
+        # discord.py sends a nonce with enforce_nonce: a retried send with the same nonce (within a few
+        # minutes) returns the first message instead of creating a second one.
+        async with self._pace:
+            sent = await messageable.send(
+                embed=translate.render(action.message, marker=action.marker), nonce=translate.nonce_for(action.marker))
+        await self._open_thread(client, channel_id, sent.id, translate.thread_name(action.message))
         return MessageRef(action.channel, str(sent.id))
 
-    async def _open_thread(self, channel_id: int, message_id: int, name: str) -> None:
+    async def _open_thread(self, client: discord.Client, channel_id: int, message_id: int, name: str) -> None:
         try:
-            await self.client.http.start_thread_with_message(
-                channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+            async with self._pace:
+                await client.http.start_thread_with_message(
+                    channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
         except discord.HTTPException as error:
             if error.code != THREAD_ALREADY_EXISTS:
                 raise
-        self._threads.remember(message_id, channel_id)
+        self._threads.opened(message_id, channel_id)
 
-    async def _send_privately(self, action: PostPrivately) -> None:
+    async def _send_privately(self, client: discord.Client, action: PostPrivately) -> None:
+        if action.user.id in self._no_dms:
+            return
         try:
-            dm = await self.client.create_dm(discord.Object(int(action.user.id)))
-            await dm.send(embed=translate.render(action.message))
+            async with self._pace:
+                dm = await client.create_dm(discord.Object(int(action.user.id)))
+            async with self._pace:
+                await dm.send(embed=translate.render(action.message))
         except discord.Forbidden as error:
             if error.code != CANNOT_DM_USER:
                 raise
+            self._no_dms.add(action.user.id)
             logger.info("member %s does not accept DMs; skipped a private message", action.user.id)
 
 

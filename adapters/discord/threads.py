@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -21,6 +22,19 @@ class ThreadParents:
     def __init__(self, limit: int = 50_000) -> None:
         self._parents: dict[int, int] = {}
         self._limit = limit
+        self._fresh: set[int] = set()
+        self._lookups: dict[int, asyncio.Future[None]] = {}
+
+    def opened(self, thread_id: int, parent_id: int) -> None:
+        """This process just opened a prompt's thread: the core records the prompt only after the post returns."""
+        self.remember(thread_id, parent_id)
+        self._fresh.add(thread_id)
+
+    def is_fresh(self, thread_id: int) -> bool:
+        return thread_id in self._fresh
+
+    def settled(self, thread_id: int) -> None:
+        self._fresh.discard(thread_id)
 
     def remember(self, thread_id: int, parent_id: int) -> None:
         if len(self._parents) >= self._limit:
@@ -39,12 +53,24 @@ class ThreadParents:
         known = self._parents.get(channel_id)
         if known is None:
             channel = client.get_channel(channel_id)
-            if channel is None:
-                try:
-                    channel = await client.fetch_channel(channel_id)
-                except discord.HTTPException:
-                    logger.warning("could not look up channel %s to place an event", channel_id, exc_info=True)
-                    return None
-            self.learn(channel)
+            if channel is not None:
+                self.learn(channel)
+            else:
+                # A burst of events from one uncached thread makes one REST request, not one each.
+                lookup = self._lookups.get(channel_id)
+                if lookup is None:
+                    lookup = self._lookups[channel_id] = asyncio.ensure_future(self._look_up(client, channel_id))
+                    lookup.add_done_callback(lambda _: self._lookups.pop(channel_id, None))
+                await asyncio.shield(lookup)
             known = self._parents.get(channel_id, NOT_A_THREAD)
         return None if known == NOT_A_THREAD else known
+
+    async def _look_up(self, client: discord.Client, channel_id: int) -> None:
+        try:
+            self.learn(await client.fetch_channel(channel_id))
+        except (discord.Forbidden, discord.NotFound):
+            # Asking again for every event would only pile up invalid requests (401/403/404 count).
+            logger.info("channel %s cannot be looked up; its events are ignored", channel_id)
+            self.remember(channel_id, NOT_A_THREAD)
+        except discord.HTTPException:
+            logger.warning("could not look up channel %s to place an event", channel_id, exc_info=True)

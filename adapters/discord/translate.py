@@ -21,8 +21,10 @@ from bot.messages import Bullets, Context, Divider, Fields, Header, Message, Tex
 from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
 PLATFORM = "discord"
+VARIATION_SELECTOR = "\ufe0f"
+# Keyed without the emoji variation selector: clients send 1️⃣ both with and without it.
 RATING_KEYCAPS: Mapping[str, str] = {
-    f"{digit}\ufe0f\u20e3": name for digit, name in zip("12345", ("one", "two", "three", "four", "five"), strict=True)
+    f"{digit}\u20e3": name for digit, name in zip("12345", ("one", "two", "three", "four", "five"), strict=True)
 }
 ANSWER_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 MARKER_PREFIX = "prepbot:"
@@ -33,17 +35,14 @@ EMBED_FIELD_NAME_CHARS = 256
 EMBED_FIELD_VALUE_CHARS = 1024
 EMBED_FOOTER_CHARS = 2048
 EMBED_MAX_FIELDS = 25
+EMBED_TOTAL_CHARS = 6000
 EMBED_COLOUR = 0x5865F2
 MESSAGE_CONTENT_NOTE = (
     "This server's prepbot runs without Discord's Message Content intent: it records who answered and when, "
     "but not the words. An operator can enable the intent (Developer Portal → Bot → Message Content Intent) "
-    "and set DISCORD_MESSAGE_CONTENT=1 to keep answer text."
+    "and set DISCORD_MESSAGE_CONTENT=true to keep answer text."
 )
-ORGANIZER_GROUP = "prep-admin"
-ORGANIZER_NOTE = (
-    f"On Discord the organizer commands live under /{ORGANIZER_GROUP} (e.g. /{ORGANIZER_GROUP} setup) and are "
-    "shown to members with Manage Server."
-)
+ORGANIZER_NOTE = "On Discord, organizers are members with the Manage Server permission."
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ def rating_name(emoji: discord.PartialEmoji) -> str | None:
     """`one` … `five` for the keycap emoji 1️⃣ … 5️⃣; `None` for any other emoji."""
     if emoji.id is not None or emoji.name is None:
         return None
-    return RATING_KEYCAPS.get(emoji.name)
+    return RATING_KEYCAPS.get(emoji.name.replace(VARIATION_SELECTOR, ""))
 
 
 def answer_posted(message: discord.Message, place: Place, *, with_text: bool) -> AnswerPosted | None:
@@ -244,6 +243,12 @@ def render(message: Message, *, marker: str | None = None) -> discord.Embed:
         text = f"{_clip(text, EMBED_FOOTER_CHARS - len(tail) - 3)} · {tail}" if text else tail
     if text:
         embed.set_footer(text=_clip(text, EMBED_FOOTER_CHARS))
+    # Discord refuses an embed whose parts add up to more than 6,000 characters: drop trailing
+    # fields first, then shorten the description; the footer (with the marker) stays whole.
+    while len(embed) > EMBED_TOTAL_CHARS and embed.fields:
+        embed.remove_field(len(embed.fields) - 1)
+    if len(embed) > EMBED_TOTAL_CHARS and embed.description:
+        embed.description = _clip(embed.description, len(embed.description) - (len(embed) - EMBED_TOTAL_CHARS)) or None
     return embed
 
 

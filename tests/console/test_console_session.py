@@ -108,3 +108,28 @@ async def test_a_broken_bank_stops_start_up_with_every_problem_named_and_the_dat
     assert code == 2
     assert "question strategy-q1: difficulty: must be 1, 2 or 3, got 9" in err and "Nothing was changed." in err
     assert not (tmp_path / "console.db").exists() or (tmp_path / "console.db").stat().st_size == 0
+
+
+async def test_sigterm_stops_a_running_bot_cleanly(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
+           "QUESTION_BANK_DIR": str(FIXTURE_BANK), "PREP_DEFAULT_TRACK": "mini"}
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN", "SLACK_CLIENT_ID"):
+        env.pop(name, None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    # Its input stays open, so only the signal can stop it; wait until it has posted the question.
+    seen = b""
+    while b"Question of the day" not in seen:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+        assert line, "the console ended before posting"
+        seen += line
+    process.terminate()
+    # Its input is still open: a reader blocked on it must not hold the process up.
+    await asyncio.wait_for(process.wait(), timeout=30)
+    assert process.stderr is not None
+    err = await process.stderr.read()
+    assert process.returncode == 0, err.decode()
+    assert b"Traceback" not in err
