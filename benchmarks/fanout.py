@@ -16,6 +16,11 @@ posted exactly once. Prints one JSON line.
 
     python -m benchmarks.fanout            # 1000 channels in 20 workspaces
     python -m benchmarks.fanout --small    # CI: 40 channels in 2 workspaces, bursts of 5
+    python -m benchmarks.fanout --platform discord [--small]
+
+With `--platform discord` the channels are in one guild of a fake Discord that enforces 50
+requests a second per bot and 5 messages per 5 seconds per channel with 429s (`LimitedDiscord`);
+each prompt takes two requests (the message, then its thread), so the floor is 2 × channels ÷ 50 s.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from benchmarks.common import DEFAULT_POSTGRES_URL, bot_environment, database, f
 from bot import db, models
 from bot.app import prepare_database
 from bot.settings import Settings
+from tests.fakes.discord import FakeDiscord, _json
 from tests.fakes.slack import Call, FakeSlack, Workspace, _arguments, _bearer
 
 SIGNING_SECRET = "benchmark-signing-secret-0123456789abcdef"
@@ -97,6 +103,118 @@ class LimitedSlack(FakeSlack):
         tokens = min(float(self.burst), tokens + (now - at) * self.per_second)
         self._buckets[team_id] = (tokens, now)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.per_second
+
+
+class LimitedDiscord(FakeDiscord):
+    """The fake Discord with its documented limits enforced by 429s with `retry_after` (and nothing done past them).
+
+    - global: 50 requests a second per bot, counted in one-second windows ("All bots can make up to
+      50 requests per second to our API"), answered with `"global": true` and `X-RateLimit-Scope: global`;
+    - per channel: 5 messages created per 5 seconds, announced in `X-RateLimit-*` headers on every
+      answer as Discord does, so a client can pace itself by them.
+    """
+
+    GLOBAL_PER_SECOND = 50
+    CHANNEL_MESSAGES, CHANNEL_WINDOW = 5, 5.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._window = (0.0, 0)  # (window start, requests in it)
+        self._channel_posts: dict[str, list[float]] = {}
+        self.limited: Counter[str] = Counter()
+        self.attempts: list[float] = []
+
+    async def _limited(self, method: str, path: str) -> web.Response | None:
+        now = time.monotonic()
+        self.attempts.append(now)
+        start, count = self._window
+        if now - start >= 1.0:
+            start, count = now, 0
+        if count >= self.GLOBAL_PER_SECOND:
+            self.limited["global"] += 1
+            retry = round(1.0 - (now - start), 3)
+            return _json({"message": "You are being rate limited.", "retry_after": retry, "global": True}, 429, {
+                "X-RateLimit-Global": "true", "X-RateLimit-Scope": "global", "Retry-After": str(max(1, math.ceil(retry))),
+                "Via": "1.1 google"})
+        self._window = (start, count + 1)
+        if method == "POST" and path.startswith("/channels/") and path.endswith("/messages"):
+            channel = path.split("/")[2]
+            recent = [t for t in self._channel_posts.get(channel, []) if now - t < self.CHANNEL_WINDOW]
+            if len(recent) >= self.CHANNEL_MESSAGES:
+                self.limited["channel"] += 1
+                retry = round(self.CHANNEL_WINDOW - (now - recent[0]), 3)
+                return _json({"message": "You are being rate limited.", "retry_after": retry, "global": False}, 429, {
+                    "X-RateLimit-Limit": str(self.CHANNEL_MESSAGES), "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset-After": f"{retry:.3f}", "X-RateLimit-Reset": f"{time.time() + retry:.3f}",
+                    "X-RateLimit-Bucket": f"messages-{channel}", "X-RateLimit-Scope": "user",
+                    "Retry-After": str(max(1, math.ceil(retry))), "Via": "1.1 google"})
+            self._channel_posts[channel] = [*recent, now]
+        return await super()._limited(method, path)
+
+    def add_channels(self, count: int) -> list[int]:
+        ids = []
+        for n in range(count):
+            channel = self.new_id()
+            self.channels[channel] = self._text_channel(channel, f"practice-{n}")
+            self.messages[channel] = {}
+            ids.append(channel)
+        return ids
+
+    def prompts_by_channel(self, channels: list[int]) -> dict[int, int]:
+        """How many prompts (bot posts that opened a thread) each channel holds."""
+        return {c: sum(1 for m in self.bot_posts(c) if m.get("thread")) for c in channels}
+
+
+async def seed_discord(settings: Settings, fake: LimitedDiscord, channels: list[int]) -> None:
+    """Migrate, then store the guild's channels, all due this minute."""
+    engine = db.create_engine(settings.database_url)
+    now = datetime.now(UTC)
+    due = now.time().replace(second=0, microsecond=0)
+    try:
+        await prepare_database(settings, engine)
+        async with db.session_factory(engine)() as session, session.begin():
+            guild = models.Workspace(platform="discord", external_id=str(fake.guild_id), created_at=now)
+            session.add(guild)
+            await session.flush()
+            session.add_all(models.Channel(
+                workspace_id=guild.id, external_id=str(channel), track=settings.default_track, post_time=due,
+                timezone="UTC", weekdays=127, paused=False, created_at=now, updated_at=now) for channel in channels)
+    finally:
+        await engine.dispose()
+
+
+async def measure_discord(url: str, folder: Path, channels: int, timeout: float) -> dict[str, Any]:
+    fake = LimitedDiscord()
+    async with fake:
+        ids = fake.add_channels(channels)
+        environment = bot_environment(url, free_port(), DISCORD_TOKEN=fake.token, DISCORD_API_URL=fake.api_url,
+                                      DISCORD_GATEWAY_URL=fake.gateway_url, PREP_TICK_SECONDS="1")
+        await seed_discord(Settings.from_env(environment), fake, ids)
+        started = time.monotonic()
+        async with running_bot(environment, folder, healthz=False) as bot:
+            await fake.wait_for(lambda: fake.live is not None or bot.process.returncode is not None, 60, "the bot to log in")
+            if bot.process.returncode is not None:
+                raise RuntimeError(f"prepbot exited early:\n{bot.log.read_text()}")
+            healthy = time.monotonic()  # logged in to the gateway: from here the posts can go
+            deadline = healthy + timeout
+            while sum(1 for n in fake.prompts_by_channel(ids).values() if n) < channels and time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+            await asyncio.sleep(1.0)
+        stored = await posted_in_database(url)
+    counts = fake.prompts_by_channel(ids)
+    threads = [c for c in fake.calls if c.method == "POST" and c.path.endswith("/threads") and c.status < 300]
+    posts = [c for c in fake.calls if c.method == "POST" and c.path.endswith("/messages") and c.status < 300]
+    last = max((c.at for c in threads + posts), default=healthy)
+    needed = 2 * channels  # a message and its thread for each channel
+    floor = needed / LimitedDiscord.GLOBAL_PER_SECOND
+    return {
+        "channels": channels, "posted_channels": sum(1 for n in counts.values() if n),
+        "posted_twice": sum(1 for n in counts.values() if n > 1), "prompts_recorded": stored,
+        "requests": len(fake.attempts), "rate_limited": dict(fake.limited),
+        "seconds_to_last_post": round(last - healthy, 2), "floor_seconds": round(floor, 2),
+        "target_seconds": round(TARGET_FACTOR * floor + TARGET_SLACK_SECONDS, 2),
+        "start_to_healthy_s": round(healthy - started, 2),
+    }
 
 
 async def seed(settings: Settings, fake: LimitedSlack, channels: int, workspaces: int) -> dict[str, int]:
@@ -180,9 +298,10 @@ async def measure(url: str, folder: Path, channels: int, workspaces: int, burst:
 
 async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--platform", choices=("slack", "discord"), default="slack")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
-    parser.add_argument("--small", action="store_true", help="CI size: 40 channels in 2 workspaces, bursts of 5")
+    parser.add_argument("--small", action="store_true", help="CI size: 40 channels (Slack: in 2 workspaces, bursts of 5)")
     parser.add_argument("--channels", type=int, default=None)
     parser.add_argument("--workspaces", type=int, default=None)
     parser.add_argument("--burst", type=int, default=None, help="messages a workspace may send at once (20; 5 with --small)")
@@ -194,11 +313,14 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     burst = args.burst or (5 if args.small else 20)  # small: so that even a slow machine meets the limit
     with tempfile.TemporaryDirectory(prefix="prepbot-fanout-") as name:
         async with database(args.backend, Path(name), args.postgres_url) as url:
-            figures = await measure(url, Path(name), channels, workspaces, burst, args.per_second,
-                                    args.timeout or (60.0 if args.small else 300.0))
+            if args.platform == "discord":
+                figures = await measure_discord(url, Path(name), channels, args.timeout or (60.0 if args.small else 300.0))
+            else:
+                figures = await measure(url, Path(name), channels, workspaces, burst, args.per_second,
+                                        args.timeout or (60.0 if args.small else 300.0))
     complete = figures["posted_channels"] == channels and figures["posted_twice"] == 0 and figures["prompts_recorded"] == channels
     result = {
-        "benchmark": "fanout", "platform": "slack", "backend": args.backend, "small": args.small, **figures,
+        "benchmark": "fanout", "platform": args.platform, "backend": args.backend, "small": args.small, **figures,
         "every_channel_once": complete,
         "target_met": complete and figures["seconds_to_last_post"] <= figures["target_seconds"],
         "machine": machine(),
