@@ -31,11 +31,16 @@ class PostReply:
 
 @dataclass(frozen=True, slots=True)
 class PostPrivately:
-    """Show a message to one member only (Slack ephemeral message, Discord DM, console aside)."""
+    """Show a message to one member only (Slack ephemeral message, Discord DM, console aside).
+
+    `thread` is where it belongs, when it answers something said in a thread: Slack shows the
+    ephemeral message there; platforms without private thread messages ignore it.
+    """
 
     channel: ChannelRef
     user: UserRef
     message: Message
+    thread: MessageRef | None = None
 
 
 Action = PostPrompt | PostReply | PostPrivately

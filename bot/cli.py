@@ -133,14 +133,19 @@ async def _run_until_terminated(serving: Coroutine[Any, Any, None]) -> int:
         logger.info("SIGTERM: stopping")
         task.cancel()
 
-    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        handling = True
+    except (RuntimeError, NotImplementedError):  # not the main thread (e.g. embedded), or no signals here
+        handling = False
     try:
         await task
     except asyncio.CancelledError:
         if not terminated:
             raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        if handling:
+            loop.remove_signal_handler(signal.SIGTERM)
     return 0
 
 

@@ -171,12 +171,12 @@ class PrepBot:
             return None
         channel = event.message.channel
         if isinstance(outcome, answers.AnswerTooLong):
-            return PostPrivately(channel, event.author, Message.text(
+            return PostPrivately(channel, event.author, thread=event.thread, message=Message.text(
                 f"Your answer is {outcome.length:,} characters; answers can be at most {answers.MAX_ANSWER_CHARS:,}. "
                 "It was not recorded: shorten it by editing the message and it will count."))
         if isinstance(outcome, answers.AnswerRecorded) and outcome.first_for_member:
             question = await session.get_one(models.Question, outcome.question_id)
-            return PostPrivately(channel, event.author, views.rubric_message(
+            return PostPrivately(channel, event.author, thread=event.thread, message=views.rubric_message(
                 question, heading="Thanks for answering. Compare your answer with the rubric:"))
         return None
 

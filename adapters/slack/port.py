@@ -67,7 +67,7 @@ class SlackChat:
 
     async def perform(self, action: Action) -> MessageRef | None:
         if isinstance(action, PostPrivately):
-            self._spawn(self.reply_privately(action.channel, action.user, action.message))
+            self._spawn(self.reply_privately(action.channel, action.user, action.message, action.thread))
             return None
         arguments = translate.post_arguments(action)
         channel = action.thread.channel if isinstance(action, PostReply) else action.channel
@@ -97,7 +97,7 @@ class SlackChat:
         return None
 
     async def reply_privately(self, channel: ChannelRef, user: UserRef, message: Message, thread: MessageRef | None = None) -> None:
-        """An ephemeral message, in a thread when given one (the core's `PostPrivately` has no thread)."""
+        """An ephemeral message, in a thread when given one."""
         arguments = translate.post_arguments(PostPrivately(channel, user, message))
         if thread is not None:
             arguments["thread_ts"] = thread.id

@@ -25,6 +25,7 @@ async def test_a_day_of_practice_runs_end_to_end_over_http(slack: Slack) -> None
     bob = await slack.answer(prompt_ts, "UBOB", "Staff to the ninetieth percentile of volume.")
     rubric_notes = [e for e in fake.ephemerals if e["user"] == "UALICE"]
     assert len(rubric_notes) == 1 and "rubric" in rubric_notes[0]["text"].lower()
+    assert rubric_notes[0]["thread_ts"] == prompt_ts, "the note shows in the thread that was answered"
 
     await slack.react("UBOB", "five", alice)
     await slack.react("UCAROL", "four::skin-tone-3", alice)
