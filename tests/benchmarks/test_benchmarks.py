@@ -36,7 +36,14 @@ async def test_the_fan_out_benchmark_posts_every_channel_once_through_the_rate_l
     assert figures["rate_limited"].get("workspace", 0) > 0, "the run met the workspace limit, and retried past it"
 
 
-async def test_the_memory_benchmark_reads_the_running_bots_memory() -> None:
-    figures = await memory.main(["--small"])
+async def test_the_discord_fan_out_benchmark_posts_every_channel_once() -> None:
+    figures = await fanout.main(["--small", "--platform", "discord"])
+    assert figures["posted_channels"] == figures["channels"] and figures["posted_twice"] == 0
     assert figures["prompts_recorded"] == figures["channels"]
+
+
+async def test_the_memory_benchmark_reads_the_memory_of_a_bot_serving_both_platforms() -> None:
+    figures = await memory.main(["--small"])
+    assert figures["slack_channels"] > 0 and figures["discord_channels"] > 0
+    assert figures["posted_channels"] == figures["prompts_recorded"] == figures["channels"]
     assert 0 < figures["rss_after_start_mb"] <= figures["rss_after_tick_mb"] * 2
