@@ -24,6 +24,7 @@ from slack_bolt.request.internals import extract_enterprise_id, extract_team_id,
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -99,6 +100,7 @@ class SlackAdapter:
         self._client = self._new_client(None if self._installations is not None else settings.slack_bot_token)
         self._identity: AuthorizeResult | None = None
         self._authorized: dict[tuple[str, str], tuple[float, AuthorizeResult]] = {}
+        self._refreshing: set[tuple[str, str]] = set()
         self._users: dict[tuple[str, str], tuple[float, Mapping[str, Any]]] = {}
         self._bots: dict[tuple[str, str], bool] = {}
         self._asking: set[tuple[str, str]] = set()
@@ -135,6 +137,8 @@ class SlackAdapter:
     async def _serve(self) -> None:
         if self._installations is None:
             self._identity = await self._check_token()
+        else:
+            await self._remember_installations()
         app = self._build_app()
         web_app = build_web_app(app, self._ready, serve_events=not self._socket_mode, fast_path=self._fast_path if self._fast else None)
         runner = web.AppRunner(web_app, access_log=None)
@@ -295,20 +299,46 @@ class SlackAdapter:
     async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         if self._installations is None:
             return self._identity
-        key, now = (enterprise_id or "", team_id or ""), time.monotonic()
+        key = (enterprise_id or "", team_id or "")
         cached = self._authorized.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        installation = await self._installations.async_find_installation(enterprise_id=enterprise_id, team_id=team_id)
+        if cached is None:
+            return await self._look_up_installation(key)
+        if cached[0] <= time.monotonic() and key not in self._refreshing:
+            # Served while it is looked up again: the day's posts to a workspace must not queue for the
+            # database behind their own claims. An uninstall seen here forgets the workspace at once.
+            self._refreshing.add(key)
+            self._spawn(self._refresh_installation(key))
+        return cached[1]
+
+    async def _look_up_installation(self, key: tuple[str, str]) -> AuthorizeResult | None:
+        assert self._installations is not None
+        installation = await self._installations.async_find_installation(enterprise_id=key[0] or None, team_id=key[1] or None)
         if installation is None or installation.bot_token is None:
+            self._authorized.pop(key, None)
             return None
+        return self._remember(key, installation)
+
+    async def _refresh_installation(self, key: tuple[str, str]) -> None:
+        try:
+            await self._look_up_installation(key)
+        finally:
+            self._refreshing.discard(key)
+
+    def _remember(self, key: tuple[str, str], installation: Installation) -> AuthorizeResult:
         result = AuthorizeResult(
             enterprise_id=installation.enterprise_id, team_id=installation.team_id, bot_user_id=installation.bot_user_id,
             bot_id=installation.bot_id, bot_token=installation.bot_token, bot_scopes=installation.bot_scopes)
         if len(self._authorized) >= MAX_CACHED:
             self._authorized.clear()
-        self._authorized[key] = (now + AUTHORIZE_SECONDS, result)
+        self._authorized[key] = (time.monotonic() + AUTHORIZE_SECONDS, result)
         return result
+
+    async def _remember_installations(self) -> None:
+        """Load the workspaces' installations at start, so the first posts and events need no lookup."""
+        assert self._installations is not None
+        for installation in await self._installations.async_workspace_installations(MAX_CACHED):
+            if installation.bot_token is not None:
+                self._remember((installation.enterprise_id or "", installation.team_id or ""), installation)
 
     # ---- after the ack ---------------------------------------------------------------------------
 
