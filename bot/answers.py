@@ -1,7 +1,9 @@
 """Answers and rating reactions, recorded so that redelivery, in any order, changes nothing.
 
 Every change is stamped with the platform's event time: an event older than what a row already
-reflects is ignored, and a deletion that arrives before its post leaves a tombstone.
+reflects is ignored, a deletion that arrives before its post leaves a tombstone, and an edit that
+does (without naming its author) leaves a pending row; the post, or an edit naming the author, fills
+either in.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from bot import models, tallies
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.refs import MessageRef
 from bot.models import UTCDateTime
-from bot.store import dialect_insert, find_channel_id, find_prompt, insert_ignoring_conflicts, member_id
+from bot.store import dialect_insert, find_prompt, insert_ignoring_conflicts, known_member, lock_channel, member_id
 
 logger = logging.getLogger(__name__)
 
@@ -42,36 +44,62 @@ class AnswerTooLong:
 
 async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdited, now: datetime) -> AnswerRecorded | AnswerTooLong | None:
     """Record a reply in a prompt's thread, or an edit; `None` when it is not an answer or changes nothing."""
-    channel_id = await find_channel_id(session, event.message.channel)
+    channel_id = await lock_channel(session, event.message.channel)
     if channel_id is None:
         return None
+    too_long = event.text is not None and len(event.text) > MAX_ANSWER_CHARS
     existing = await _answer(session, channel_id, event.message)
     if isinstance(event, AnswerEdited) and existing is not None:
-        if existing.withdrawn_at is None and existing.prompt_id is not None and _newer(event.at, existing.text_changed_at):
-            if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
-                return AnswerTooLong(len(event.text))
+        if existing.withdrawn_at is None and _newer(event.at, existing.text_changed_at):
+            if too_long:
+                return AnswerTooLong(len(event.text or ""))
             existing.text, existing.text_changed_at = event.text, event.at
-        return None
+        if existing.prompt_id is not None or event.author is None:
+            if existing.prompt_id is not None and event.author is not None and not too_long:
+                _posted_by(existing, event.at)  # an older edit naming the author: the answer stood by then
+            return None
+        # Else the row only holds what overtook the post (a deletion, an authorless edit), and this
+        # edit says whose answer it is: place it below, as the post itself would.
 
     thread, author = event.thread, event.author
-    if thread is None or author is None:
+    if thread is None:
         return None  # an edit of a message we never saw, with no thread to place it in
     prompt = await find_prompt(session, channel_id, thread)
     if prompt is None or prompt.status != "posted":
         return None
+    if author is None:
+        # An edit that overtook its post, without saying whose it is: keep the newer text pending,
+        # like a tombstone, so the post fills in the rest instead of bringing back the old words.
+        if too_long:
+            return AnswerTooLong(len(event.text or ""))
+        await session.execute(insert_ignoring_conflicts(
+            session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=None,
+            member_id=None, text=event.text, posted_at=None, text_changed_at=event.at, withdrawn_at=None))
+        return None
     if isinstance(event, AnswerPosted) and event.author_is_bot:
         await member_id(session, author, now, is_bot=True)
         return None
-    if event.text is not None and len(event.text) > MAX_ANSWER_CHARS:
-        return AnswerTooLong(len(event.text))
-    member = await member_id(session, author, now)
-    if existing is not None:
-        if existing.prompt_id is None:  # a tombstone: the deletion came first; keep it withdrawn
-            existing.prompt_id, existing.member_id, existing.posted_at = prompt.id, member, event.at
-            await tallies.refresh(session, channel_id, event.message.id)
-        return None
+    if too_long:
+        return AnswerTooLong(len(event.text or ""))
+    known = await known_member(session, author, now)
+    if known.is_bot:
+        return None  # a bot's reply is never an answer, whichever of its events comes first
+    member = known.id
     earlier = await session.scalar(select(models.Answer.id).where(
         models.Answer.prompt_id == prompt.id, models.Answer.member_id == member, models.Answer.withdrawn_at.is_(None)).limit(1))
+    if existing is not None:
+        # The post was overtaken by its deletion (a tombstone) or by an edit: keep what came later,
+        # and fill in whose answer it is and when it was first posted.
+        if existing.withdrawn_at is None and _newer(event.at, existing.text_changed_at):
+            existing.text, existing.text_changed_at = event.text, event.at
+        _posted_by(existing, event.at)
+        if existing.prompt_id is not None:
+            return None
+        existing.prompt_id, existing.member_id = prompt.id, member
+        await tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
+        if existing.withdrawn_at is not None or prompt.question_id is None:
+            return None
+        return AnswerRecorded(prompt.question_id, first_for_member=earlier is None)
     inserted = await session.scalar(insert_ignoring_conflicts(
         session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=prompt.id,
         member_id=member, text=event.text, posted_at=event.at, text_changed_at=event.at, withdrawn_at=None,
@@ -86,7 +114,7 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
 
 async def withdraw_answer(session: AsyncSession, event: AnswerDeleted) -> bool:
     """Withdraw an answer (and so its ratings); a deletion seen first leaves a tombstone."""
-    channel_id = await find_channel_id(session, event.message.channel)
+    channel_id = await lock_channel(session, event.message.channel)
     if channel_id is None:
         return False
     existing = await _answer(session, channel_id, event.message)
@@ -108,7 +136,7 @@ async def record_reaction(session: AsyncSession, event: ReactionAdded | Reaction
     score = RATING_EMOJI.get(event.emoji)
     if score is None:
         return False
-    channel_id = await find_channel_id(session, event.message.channel)
+    channel_id = await lock_channel(session, event.message.channel)
     if channel_id is None:
         return False
     rater = await member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
@@ -193,6 +221,12 @@ def _upsert_rating(dialect: str) -> Insert:
 async def _answer(session: AsyncSession, channel_id: int, message: MessageRef) -> models.Answer | None:
     return await session.scalar(select(models.Answer).where(
         models.Answer.channel_id == channel_id, models.Answer.message_id == message.id))
+
+
+def _posted_by(answer: models.Answer, at: datetime) -> None:
+    """An answer's time is that of the earliest event that could have recorded it, as in-order delivery keeps."""
+    if answer.posted_at is None or at < answer.posted_at:
+        answer.posted_at = at
 
 
 def _newer(at: datetime, than: datetime | None) -> bool:

@@ -22,6 +22,7 @@ KINDS = ("behavioral", "situational", "technical")
 MAX_QUESTION_CHARS = 1000
 MAX_FOLLOW_UP_CHARS = 500
 MAX_POINT_CHARS = 400
+MAX_TRACK_ID_CHARS = 64  # the width of tracks.id and questions.track
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +123,8 @@ class _Checker:
             self.fail(where, field, f"is {len(value)} characters; at most {limit}")
         return value.strip()
 
-    def slug(self, where: str, table: dict[str, Any], field: str) -> str:
-        value = self.text(where, table, field, limit=100)
+    def slug(self, where: str, table: dict[str, Any], field: str, limit: int = 100) -> str:
+        value = self.text(where, table, field, limit=limit)
         if value and not SLUG.match(value):
             self.fail(where, field, f"{value!r} is not a slug (lowercase letters, digits and single hyphens)")
         return value
@@ -209,7 +210,7 @@ def _parse_track(path: Path) -> tuple[BankTrack | None, list[Problem]]:
         check.fail("track", "[track]", "missing")
         header = {}
     check.keys("track", header, ("id", "title", "prepares_for", "source"))
-    track_id = check.slug("track", header, "id")
+    track_id = check.slug("track", header, "id", limit=MAX_TRACK_ID_CHARS)
     if track_id and track_id != path.stem:
         check.fail("track", "id", f"{track_id!r} must match the file name {path.stem!r}")
     title = check.text("track", header, "title", limit=200)

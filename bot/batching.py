@@ -3,8 +3,9 @@
 Each caller waits for the commit of the batch that holds its event, so nothing is acknowledged
 before it is on disk. There is no timer: while one batch commits, the next one gathers, so a
 quiet bot commits each event at once and a busy one commits tens together. If an event fails,
-its batch is rolled back and replayed one event per transaction, so the others still land and
-only the failing caller sees the error.
+its batch is rolled back and replayed one event per transaction (each retried when the database
+broke a deadlock by rolling it back), so the others still land and only the failing caller sees
+the error.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ class GroupCommitter(Generic[Item, Result]):
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], apply: Callable[[AsyncSession, Item], Awaitable[Result]],
-        *, max_batch: int = MAX_BATCH,
+        *, max_batch: int = MAX_BATCH, retryable: Callable[[BaseException], bool] = lambda _: False, attempts: int = 1,
     ) -> None:
         self._sessions = sessions
         self._apply = apply
         self._max_batch = max_batch
+        self._retryable = retryable
+        self._attempts = attempts
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -63,11 +66,22 @@ class GroupCommitter(Generic[Item, Result]):
     async def _one_by_one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         for item, future in batch:
             try:
-                async with self._sessions() as session, session.begin():
-                    result = await self._apply(session, item)
+                result = await self._alone(item)
             except Exception as error:
                 if not future.done():
                     future.set_exception(error)
             else:
                 if not future.done():
                     future.set_result(result)
+
+    async def _alone(self, item: Item) -> Result:
+        """Apply one item in its own transaction, again if the database rolled it back to break a deadlock."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self._sessions() as session, session.begin():
+                    return await self._apply(session, item)
+            except Exception as error:
+                if attempt == self._attempts or not self._retryable(error):
+                    raise
+                logger.info("a transaction was rolled back (%s); applying it again", error)
+        raise AssertionError("unreachable")

@@ -19,6 +19,9 @@ from bot.store import find_channel, find_prompt, insert_ignoring_conflicts, late
 MAX_COMMAND_CHARS = 500
 ORGANIZER_COMMANDS = frozenset({"setup", "pause", "resume", "skip", "now", "track"})
 MEMBER_COMMANDS = frozenset({"help", "stats", "leaderboard", "rubric", "schedule"})
+# Organizer commands that act on the schedule's next date and take no arguments: extra words (e.g.
+# "/prep skip friday") would otherwise be ignored while the command does something else.
+NO_ARGUMENTS = frozenset({"pause", "resume", "skip", "now"})
 PERIODS = {"week": timedelta(days=7), "month": timedelta(days=30), "all": None}
 
 
@@ -54,6 +57,8 @@ async def run(context: Context) -> Result:
         return Message.text(
             f"Only organizers can run /prep {name}: workspace admins and owners on Slack, members with "
             "Manage Server on Discord, or users listed in PREP_ORGANIZERS. Nothing was changed.")
+    if name in NO_ARGUMENTS and len(words) > 1:
+        return Message.text(f"/prep {name} takes no arguments (got `{clip(' '.join(words[1:]))}`). Nothing was changed.")
     return await HANDLERS[name](context, words[1:])
 
 

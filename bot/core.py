@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Insert
 
@@ -37,9 +39,35 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 MemberEvent = AnswerPosted | AnswerEdited | AnswerDeleted | ReactionAdded | ReactionRemoved
 
+# PostgreSQL rolls back one of two transactions that deadlock (e.g. a drill and an answer each
+# creating the same new member); the event's transaction holds no outside effect, so it runs again.
+TRANSACTION_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def retryable(error: BaseException) -> bool:
+    """Whether the database rolled a transaction back only to break a deadlock or a serialization conflict."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def without_nul(event: Event) -> Event:
+    """The event with NUL characters dropped from what members typed.
+
+    PostgreSQL refuses NUL in text, even as a query parameter, and no chat message means one;
+    dropping it here keeps both backends alike instead of failing the event on one of them.
+    """
+    match event:
+        case AnswerPosted(text=str(text)) | AnswerEdited(text=str(text)) if "\x00" in text:
+            return replace(event, text=text.replace("\x00", ""))
+        case CommandInvoked(text=text) if "\x00" in text:
+            return replace(event, text=text.replace("\x00", ""))
+        case DrillRequested(topic=topic) if "\x00" in topic:
+            return replace(event, topic=topic.replace("\x00", ""))
+    return event
 
 
 @functools.cache
@@ -79,7 +107,8 @@ class PrepBot:
         self._clock = clock
         self._lateness = lateness
         self.poster = Poster(sessions, chat, clock, lateness)
-        self._writer: GroupCommitter[MemberEvent, PostPrivately | None] = GroupCommitter(sessions, self._apply_member_event)
+        self._writer: GroupCommitter[MemberEvent, PostPrivately | None] = GroupCommitter(
+            sessions, self._apply_member_event, retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
 
     async def tick(self) -> list[PostResult]:
         """Post every prompt that is due now."""
@@ -92,10 +121,18 @@ class PrepBot:
         high-volume events, are committed in groups (`bot.batching`); either way the call returns
         only once the event is durable.
         """
+        event = without_nul(event)
         match event:
             case CommandInvoked() | DrillRequested():
-                async with self._sessions() as session, session.begin():
-                    reply = await self._apply_interactive(session, event)
+                for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+                    try:
+                        async with self._sessions() as session, session.begin():
+                            reply = await self._apply_interactive(session, event)
+                        break
+                    except DBAPIError as error:
+                        if attempt == TRANSACTION_ATTEMPTS or not retryable(error):
+                            raise
+                        logger.info("event %s was rolled back (%s); applying it again", event.event_id, error.orig)
                 if isinstance(reply, commands.PostNow):
                     # Posting talks to the platform, which must not happen inside the command's transaction.
                     return Reply(await self._post_now(reply.channel_id))
@@ -181,10 +218,12 @@ class PrepBot:
         return None
 
     async def _send_quietly(self, action: PostPrivately) -> None:
+        """Send a courtesy note; its failure (a member who refuses DMs, a platform shutting down) is only logged."""
         try:
             await self._chat.perform(action)
-        except Exception:
-            logger.warning("could not send a private note in %s", action.channel, exc_info=True)
+        except Exception as error:
+            logger.warning("could not send a private note to %s in %s: %r", action.user.id, action.channel, error)
+            logger.debug("the private note's failure in full", exc_info=True)
 
     async def _post_now(self, channel_id: int) -> Message:
         now = self._clock()

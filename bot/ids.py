@@ -53,6 +53,13 @@ def new_cache() -> dict[str, Any]:
     return {CACHE_KEY: {}}
 
 
+def forget(info: dict[str, Any]) -> None:
+    """Drop every cached id, for whoever deletes rows under a running process (tests resetting a database)."""
+    cache = info.get(CACHE_KEY)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 def get(info: dict[str, Any], key: Hashable) -> Any:
     """The id (or `KnownMember`) for `key` learned in this transaction or committed before; else None."""
     learned = info.get(PENDING_KEY)

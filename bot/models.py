@@ -168,7 +168,8 @@ class Answer(Base):
     """A member's reply in a prompt's thread, keyed by its platform message.
 
     A deletion that arrives before its post leaves a row with `withdrawn_at` set and no prompt, so
-    the late post cannot bring the answer back.
+    the late post cannot bring the answer back; an edit that arrives first without its author leaves
+    a row with the newer text and no prompt, so the late post cannot bring the old text back.
     """
 
     __tablename__ = "answers"

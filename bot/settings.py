@@ -21,7 +21,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # may carry the database password
     question_bank_dir: Path = field(default_factory=lambda: Path(question_bank.__file__).parent)
     organizers: frozenset[str] = frozenset()
     lateness: timedelta = timedelta(hours=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -46,10 +46,15 @@ async def workspace_id(session: AsyncSession, ref: WorkspaceRef, now: datetime) 
 
 async def member_id(session: AsyncSession, ref: UserRef, now: datetime, *, is_bot: bool = False) -> int:
     """The member's id, created on first sight; a member once seen as a bot stays marked as one."""
+    return (await known_member(session, ref, now, is_bot=is_bot)).id
+
+
+async def known_member(session: AsyncSession, ref: UserRef, now: datetime, *, is_bot: bool = False) -> ids.KnownMember:
+    """The member (id, whether a bot, name), created on first sight and served from the id cache after."""
     key = ("member", ref.workspace, ref.id)
     known: ids.KnownMember | None = ids.get(session.info, key)
     if known is not None and (known.is_bot or not is_bot) and (not ref.name or ref.name == known.name):
-        return known.id
+        return known
     workspace = await workspace_id(session, ref.workspace, now)
     row = (await session.execute(select(models.Member.id, models.Member.is_bot, models.Member.display_name).where(
         models.Member.workspace_id == workspace, models.Member.external_id == ref.id))).first()
@@ -60,16 +65,33 @@ async def member_id(session: AsyncSession, ref: UserRef, now: datetime, *, is_bo
         row = (await session.execute(select(models.Member.id, models.Member.is_bot, models.Member.display_name).where(
             models.Member.workspace_id == workspace, models.Member.external_id == ref.id))).one()
     elif (is_bot and not row.is_bot) or (ref.name and ref.name != row.display_name):
-        member = await session.get_one(models.Member, row.id)
-        member.is_bot = member.is_bot or is_bot
-        member.display_name = ref.name or member.display_name
+        found = await session.get_one(models.Member, row.id)
+        found.is_bot = found.is_bot or is_bot
+        found.display_name = ref.name or found.display_name
         if is_bot and not row.is_bot:
-            await session.flush()
-            await tallies.refresh_rated_by(session, row.id)  # a bot's ratings stop counting
-        ids.put(session.info, key, ids.KnownMember(row.id, member.is_bot, member.display_name))
-        return int(row.id)
-    ids.put(session.info, key, ids.KnownMember(row.id, row.is_bot, row.display_name))
-    return int(row.id)
+            await _became_a_bot(session, row.id, now)
+        known = ids.KnownMember(row.id, found.is_bot, found.display_name)
+        ids.put(session.info, key, known)
+        return known
+    known = ids.KnownMember(row.id, row.is_bot, row.display_name)
+    ids.put(session.info, key, known)
+    return known
+
+
+async def _became_a_bot(session: AsyncSession, member_id: int, now: datetime) -> None:
+    """A member turned out to be a bot: its ratings stop counting, and its replies were never answers.
+
+    Its replies are withdrawn, as if deleted, so that every tally ends where it would have had the
+    platform said it was a bot from the first event on.
+    """
+    await session.flush()
+    replies = (await session.execute(
+        update(models.Answer).where(models.Answer.member_id == member_id, models.Answer.withdrawn_at.is_(None))
+        .values(withdrawn_at=now).returning(models.Answer.channel_id, models.Answer.message_id)
+        .execution_options(synchronize_session="fetch"))).all()
+    for channel_id, message_id in replies:
+        await tallies.refresh(session, channel_id, message_id)
+    await tallies.refresh_rated_by(session, member_id)
 
 
 async def find_channel(session: AsyncSession, ref: ChannelRef) -> models.Channel | None:
@@ -94,6 +116,20 @@ async def find_channel_id(session: AsyncSession, ref: ChannelRef) -> int | None:
     if found is not None:  # an unknown channel may be set up at any moment, so only ids are kept
         ids.put(session.info, key, found)
     return found
+
+
+async def lock_channel(session: AsyncSession, ref: ChannelRef) -> int | None:
+    """The channel's id, holding its row until the transaction ends; `None` if it has no schedule.
+
+    Answer and reaction events read a row, then write from what they read. Two such events on one
+    channel handled at once (two processes, or two handlers in one) would each miss the other's
+    uncommitted row on PostgreSQL, e.g. a deletion racing its post loses. Holding the channel
+    serializes them there; SQLite's immediate transactions already do, so it costs nothing there.
+    """
+    channel_id = await find_channel_id(session, ref)
+    if channel_id is not None and session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(select(models.Channel.id).where(models.Channel.id == channel_id).with_for_update())
+    return channel_id
 
 
 async def find_prompt(session: AsyncSession, channel_id: int, thread: MessageRef) -> models.Prompt | None:
