@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import logging
 import re
 import time
@@ -10,6 +12,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
@@ -17,9 +20,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.internals import extract_enterprise_id, extract_team_id, extract_user_id
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.oauth.installation_store import Installation
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -54,6 +60,7 @@ MAX_CACHED = 10_000
 SHUTDOWN_GRACE_SECONDS = 5.0
 # Slack's Retry-After for chat.postMessage is usually a second or two; eight waits ride out a burst.
 RATE_LIMIT_RETRIES = 8
+GC_YOUNG_THRESHOLD = 10_000
 
 
 class SlackAdapter:
@@ -70,7 +77,7 @@ class SlackAdapter:
 
     def __init__(
         self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *,
-        clock: Clock = utc_now, pace_seconds: float = 1.0,
+        clock: Clock = utc_now, pace_seconds: float = 1.0, fast_path: bool = True,
     ) -> None:
         if not settings.slack_configured:
             raise StartupError("Slack needs SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN "
@@ -87,11 +94,18 @@ class SlackAdapter:
         self._clock = clock
         # slack_sdk appends method names to the base URL as is, so it must end in a slash.
         self._api_url = (settings.slack_api_url or SLACK_API_URL).rstrip("/") + "/"
+        # One HTTP session for every Web API call, opened in `run`; without it slack_sdk opens one per call.
+        self._http: aiohttp.ClientSession | None = None
+        self._clients: dict[str, AsyncWebClient] = {}
         self._client = self._new_client(None if self._installations is not None else settings.slack_bot_token)
         self._identity: AuthorizeResult | None = None
         self._authorized: dict[tuple[str, str], tuple[float, AuthorizeResult]] = {}
+        self._refreshing: set[tuple[str, str]] = set()
         self._users: dict[tuple[str, str], tuple[float, Mapping[str, Any]]] = {}
         self._bots: dict[tuple[str, str], bool] = {}
+        self._asking: set[tuple[str, str]] = set()
+        self._verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
+        self._fast = fast_path
         self._tasks: set[asyncio.Task[None]] = set()
         self._chat = SlackChat(self._client_for, Pacer(pace_seconds), self._spawn)
         self._ready = asyncio.Event()
@@ -110,10 +124,24 @@ class SlackAdapter:
     async def run(self, core: PrepBot) -> None:
         """Check the credentials, serve HTTP (and Socket Mode when configured) until cancelled."""
         self._core = core
+        self._http = aiohttp.ClientSession()
+        self._client.session = self._http
+        try:
+            await self._serve()
+        finally:
+            # A tick still in flight at shutdown may post after this: it gets slack_sdk's own session per call.
+            http, self._http, self._client.session = self._http, None, None
+            self._clients.clear()
+            await http.close()
+
+    async def _serve(self) -> None:
         if self._installations is None:
             self._identity = await self._check_token()
+        else:
+            await self._remember_installations()
         app = self._build_app()
-        runner = web.AppRunner(build_web_app(app, self._ready, serve_events=not self._socket_mode), access_log=None)
+        web_app = build_web_app(app, self._ready, serve_events=not self._socket_mode, fast_path=self._fast_path if self._fast else None)
+        runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         socket: AsyncSocketModeHandler | None = None
         try:
@@ -123,6 +151,7 @@ class SlackAdapter:
             if self._socket_mode:
                 socket = await self._connect_socket(app)
             self._ready.set()
+            _settle_heap()
             logger.info("Slack adapter ready in %s; HTTP on %s:%s", "Socket Mode" if self._socket_mode else "HTTP mode",
                         self._settings.host, self.http_port)
             await asyncio.Event().wait()
@@ -194,11 +223,55 @@ class SlackAdapter:
         event = translate.event_from_callback(body, context.bot_user_id)
         reply = await self._handle(event) if event is not None else None
         await ack()
+        self._after_ack(event, reply)
+
+    def _after_ack(self, event: Event | None, reply: Reply | None) -> None:
         if isinstance(event, ReactionAdded | ReactionRemoved):
-            if (event.reactor.workspace.id, event.reactor.id) not in self._bots:
+            key = (event.reactor.workspace.id, event.reactor.id)
+            if key not in self._bots and key not in self._asking:
+                self._asking.add(key)  # one users.info per new reactor, however many reactions arrive meanwhile
                 self._spawn(self._note_if_bot(event.reactor))
         elif isinstance(event, DrillRequested) and reply is not None:
             self._spawn(self._deliver(reply, event.channel, event.user, event.thread, None))
+
+    # ---- the fast path ---------------------------------------------------------------------------
+
+    async def _fast_path(self, body: bytes, headers: Mapping[str, str]) -> int | None:
+        """Serve a message or reaction event without bolt's dispatch; None leaves any other request to bolt.
+
+        These events arrive by the thousand, and bolt's middleware chain and argument injection
+        cost a quarter to a third of the CPU per event. What bolt does for them is done here too:
+        the request's signature and age are checked (slack_sdk's verifier), the workspace is
+        authorized from what the adapter knows, the bot's own events are ignored, and the event is
+        in the core's inbox before the 200 goes back.
+        """
+        if not body.startswith(b"{") or not headers.get("Content-Type", "").startswith("application/json"):
+            return None  # slash commands and interactivity are forms
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(payload, dict) or not translate.is_fast_event(payload):
+            return None  # url_verification, app_mention, app_uninstalled, … stay on bolt
+        if self._verifier is None or not _signed(self._verifier, body, headers):
+            return 401
+        try:
+            await self._on_fast_event(payload)
+        except Exception:
+            logger.exception("handling a Slack %s event failed", payload["event"].get("type"))
+            return 500  # Slack retries, and the inbox makes the retry safe
+        return 200
+
+    async def _on_fast_event(self, body: dict[str, Any]) -> None:
+        identity = await self._authorize(extract_enterprise_id(body), extract_team_id(body))
+        if identity is None:
+            logger.error("an event for Slack workspace %s, where prepbot is not installed; ignored", extract_team_id(body))
+            return
+        if _is_own_event(body, identity):
+            return
+        event = translate.event_from_callback(body, identity.bot_user_id)
+        reply = await self._handle(event) if event is not None else None
+        self._after_ack(event, reply)
 
     async def _on_uninstalled(self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
         assert self._installations is not None
@@ -226,20 +299,46 @@ class SlackAdapter:
     async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         if self._installations is None:
             return self._identity
-        key, now = (enterprise_id or "", team_id or ""), time.monotonic()
+        key = (enterprise_id or "", team_id or "")
         cached = self._authorized.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        installation = await self._installations.async_find_installation(enterprise_id=enterprise_id, team_id=team_id)
+        if cached is None:
+            return await self._look_up_installation(key)
+        if cached[0] <= time.monotonic() and key not in self._refreshing:
+            # Served while it is looked up again: the day's posts to a workspace must not queue for the
+            # database behind their own claims. An uninstall seen here forgets the workspace at once.
+            self._refreshing.add(key)
+            self._spawn(self._refresh_installation(key))
+        return cached[1]
+
+    async def _look_up_installation(self, key: tuple[str, str]) -> AuthorizeResult | None:
+        assert self._installations is not None
+        installation = await self._installations.async_find_installation(enterprise_id=key[0] or None, team_id=key[1] or None)
         if installation is None or installation.bot_token is None:
+            self._authorized.pop(key, None)
             return None
+        return self._remember(key, installation)
+
+    async def _refresh_installation(self, key: tuple[str, str]) -> None:
+        try:
+            await self._look_up_installation(key)
+        finally:
+            self._refreshing.discard(key)
+
+    def _remember(self, key: tuple[str, str], installation: Installation) -> AuthorizeResult:
         result = AuthorizeResult(
             enterprise_id=installation.enterprise_id, team_id=installation.team_id, bot_user_id=installation.bot_user_id,
             bot_id=installation.bot_id, bot_token=installation.bot_token, bot_scopes=installation.bot_scopes)
         if len(self._authorized) >= MAX_CACHED:
             self._authorized.clear()
-        self._authorized[key] = (now + AUTHORIZE_SECONDS, result)
+        self._authorized[key] = (time.monotonic() + AUTHORIZE_SECONDS, result)
         return result
+
+    async def _remember_installations(self) -> None:
+        """Load the workspaces' installations at start, so the first posts and events need no lookup."""
+        assert self._installations is not None
+        for installation in await self._installations.async_workspace_installations(MAX_CACHED):
+            if installation.bot_token is not None:
+                self._remember((installation.enterprise_id or "", installation.team_id or ""), installation)
 
     # ---- after the ack ---------------------------------------------------------------------------
 
@@ -298,13 +397,17 @@ class SlackAdapter:
 
     async def _note_if_bot(self, user: UserRef) -> None:
         # Reaction events do not say whether the reactor is a bot; ask once, after the ack, and tell the core.
-        info = await self._user_info(user.workspace.id, user.id)
+        key = (user.workspace.id, user.id)
+        try:
+            info = await self._user_info(user.workspace.id, user.id)
+        finally:
+            self._asking.discard(key)
         if info is None:
             return
         is_bot = bool(info.get("is_bot")) or user.id == "USLACKBOT"
         if len(self._bots) >= MAX_CACHED:
             self._bots.clear()
-        self._bots[(user.workspace.id, user.id)] = is_bot
+        self._bots[key] = is_bot
         if is_bot:
             await self._require_core().note_member(user, is_bot=True)
 
@@ -346,7 +449,7 @@ class SlackAdapter:
     # ---- Web API clients -------------------------------------------------------------------------
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
-        return AsyncWebClient(token=token, base_url=self._api_url, retry_handlers=_retry_handlers())
+        return AsyncWebClient(token=token, base_url=self._api_url, retry_handlers=_retry_handlers(), session=self._http)
 
     async def _client_for(self, team_id: str) -> AsyncWebClient:
         if self._installations is None:
@@ -354,7 +457,12 @@ class SlackAdapter:
         authorized = await self._authorize(None, team_id)
         if authorized is None or authorized.bot_token is None:
             raise LookupError(f"prepbot is not installed in Slack workspace {team_id}")
-        return self._new_client(authorized.bot_token)
+        client = self._clients.get(authorized.bot_token)
+        if client is None:
+            if len(self._clients) >= MAX_CACHED:
+                self._clients.clear()
+            client = self._clients[authorized.bot_token] = self._new_client(authorized.bot_token)
+        return client
 
     async def _check_token(self) -> AuthorizeResult:
         try:
@@ -368,7 +476,8 @@ class SlackAdapter:
             bot_token=self._client.token)
 
     async def _connect_socket(self, app: AsyncApp) -> AsyncSocketModeHandler:
-        handler = _AcknowledgingSocketModeHandler(app, self._settings.slack_app_token, web_client=self._client)
+        handler = _AcknowledgingSocketModeHandler(app, self._settings.slack_app_token, web_client=self._client,
+                                                  fast_event=self._on_fast_event if self._fast else None)
         try:
             # Asked for here, once, so a bad app token stops the start with a clear message
             # instead of the client's endless reconnect loop.
@@ -400,13 +509,53 @@ class _AcknowledgingSocketModeHandler(AsyncSocketModeHandler):
     listener (500) should get that retry.
     """
 
+    def __init__(self, app: AsyncApp, app_token: str | None, *, web_client: AsyncWebClient,
+                 fast_event: Callable[[dict[str, Any]], Awaitable[None]] | None) -> None:
+        super().__init__(app, app_token, web_client=web_client)
+        self._fast_event = fast_event
+
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         start = time.time()
+        if self._fast_event is not None and req.type == "events_api" and translate.is_fast_event(req.payload):
+            # The fast path, as over HTTP; the connection itself is authenticated, so there is no signature.
+            try:
+                await self._fast_event(req.payload)
+            except Exception:
+                logger.exception("handling a Slack %s event failed", req.payload["event"].get("type"))
+                return  # no ack: Slack redelivers, and the inbox makes that safe
+            await send_async_response(client, req, BoltResponse(status=200, body=""), start)
+            return
         response: BoltResponse = await run_async_bolt_app(self.app, req)
         if response.status < 500 and response.status != 200:
             logger.debug("acknowledging a %s envelope that bolt answered with %s", req.type, response.status)
             response = BoltResponse(status=200, body="")
         await send_async_response(client, req, response, start)
+
+
+def _settle_heap() -> None:
+    # Everything built at start-up (bolt, SQLAlchemy's mappers, the bank) lives as long as the
+    # process; frozen, the collector stops walking it on every full collection. Fewer, larger
+    # young-generation collections suit a process that makes a burst of short-lived dicts per event.
+    # Once per process: a second adapter (or a test run starting many) must not freeze later garbage.
+    if gc.get_freeze_count():
+        return
+    gc.collect()
+    gc.freeze()
+    first, second, third = gc.get_threshold()
+    gc.set_threshold(max(first, GC_YOUNG_THRESHOLD), second, third)
+
+
+def _signed(verifier: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:
+    try:
+        return verifier.is_valid(body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature"))
+    except ValueError:  # a timestamp that is not a number
+        return False
+
+
+def _is_own_event(body: Mapping[str, Any], identity: AuthorizeResult) -> bool:
+    """The bot's own messages and reactions, which bolt's IgnoringSelfEvents would drop; the same test here."""
+    user, bot_id = extract_user_id(dict(body)), (body.get("event") or {}).get("bot_id")
+    return (user is not None and user == identity.bot_user_id) or (bot_id is not None and bot_id == identity.bot_id)
 
 
 def _names_organizer_command(text: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -15,15 +16,26 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20  # Slack's payloads are far smaller; anything bigger is not from Slack
 
+FastPath = Callable[[bytes, Mapping[str, str]], Awaitable[int | None]]
+"""Serves a request body itself and returns the HTTP status, or returns None to leave it to bolt."""
 
-def build_web_app(app: AsyncApp, ready: asyncio.Event, *, serve_events: bool) -> web.Application:
-    """Routes for bolt's `app`; `/healthz` answers 200 once `ready` is set, 503 before."""
+
+def build_web_app(app: AsyncApp, ready: asyncio.Event, *, serve_events: bool, fast_path: FastPath | None = None) -> web.Application:
+    """Routes for bolt's `app`; `/healthz` answers 200 once `ready` is set, 503 before.
+
+    Events requests are offered to `fast_path` first (see `SlackAdapter._fast_path`); what it declines goes to bolt.
+    """
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def events(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
-        bolt_response = await app.async_dispatch(await to_bolt_request(request))  # a longer body raises 413 here
+        body = await request.read()  # a longer body raises 413 here; aiohttp keeps it for bolt's read
+        if fast_path is not None:
+            status = await fast_path(body, request.headers)
+            if status is not None:
+                return web.Response(status=status)
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(request: web.Request) -> web.StreamResponse:

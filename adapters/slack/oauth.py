@@ -81,15 +81,15 @@ class SqlInstallationStore(AsyncInstallationStore):
             row = await _find(session, *_key(enterprise_id, team_id, is_enterprise_install))
             if row is None and enterprise_id and not is_enterprise_install:
                 row = await _find(session, enterprise_id, enterprise_id)  # an org-wide install covers its workspaces
-        if row is None:
-            return None
-        return Installation(
-            app_id=row.app_id, enterprise_id=row.enterprise_id or None,
-            team_id=None if row.is_enterprise_install else row.workspace_external_id,
-            bot_token=row.bot_token, bot_id=row.bot_id, bot_user_id=row.bot_user_id, bot_scopes=row.scopes,
-            user_id=row.installer_user_id, is_enterprise_install=row.is_enterprise_install,
-            installed_at=row.installed_at.timestamp(),
-        )
+        return _installation(row) if row is not None else None
+
+    async def async_workspace_installations(self, limit: int) -> list[Installation]:
+        """Up to `limit` installations into single workspaces (not org-wide ones), newest first."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(models.Installation).where(
+                models.Installation.platform == PLATFORM, models.Installation.is_enterprise_install.is_(False),
+            ).order_by(models.Installation.installed_at.desc()).limit(limit))).all()
+        return [_installation(row) for row in rows]
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         await self.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
@@ -103,6 +103,16 @@ class SqlInstallationStore(AsyncInstallationStore):
 
     async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         await self.async_delete_installation(enterprise_id=enterprise_id, team_id=team_id)
+
+
+def _installation(row: models.Installation) -> Installation:
+    return Installation(
+        app_id=row.app_id, enterprise_id=row.enterprise_id or None,
+        team_id=None if row.is_enterprise_install else row.workspace_external_id,
+        bot_token=row.bot_token, bot_id=row.bot_id, bot_user_id=row.bot_user_id, bot_scopes=row.scopes,
+        user_id=row.installer_user_id, is_enterprise_install=row.is_enterprise_install,
+        installed_at=row.installed_at.timestamp(),
+    )
 
 
 def _key(enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None) -> tuple[str, str]:

@@ -57,6 +57,16 @@ def event_id(team_id: str, *parts: str) -> str:
 # ---- inbound: Events API -------------------------------------------------------------------------
 
 
+# The high-volume Events API events: prepbot serves them without bolt's general dispatch (see the adapter's fast path).
+FAST_EVENT_TYPES = frozenset({"message", "reaction_added", "reaction_removed"})
+
+
+def is_fast_event(body: Mapping[str, Any]) -> bool:
+    """Whether an Events API body is a message (any subtype) or a reaction, the events that arrive by the thousand."""
+    event = body.get("event")
+    return body.get("type") == "event_callback" and isinstance(event, dict) and event.get("type") in FAST_EVENT_TYPES
+
+
 def event_from_callback(body: Mapping[str, Any], bot_user_id: str | None = None) -> Event | None:
     """The core event for an Events API `event_callback` envelope, or None for what the core ignores."""
     event = body.get("event") or {}

@@ -9,9 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from slack_sdk.oauth.installation_store import Installation
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.slack.oauth import SqlInstallationStore
 from bot import models
 from tests.conftest import FakeClock
 from tests.fakes.slack import FakeSlack
@@ -151,3 +153,33 @@ async def test_a_workspace_that_uninstalls_the_app_is_forgotten(
         assert len(fake_slack.responses) == 2 and fake_slack.calls_to("users.info")[-1].args["user"] == "UADMIN"
     finally:
         await team.close()
+
+
+async def test_installations_are_loaded_at_start_and_looked_up_again_in_the_background_once_due(
+    fake_slack: FakeSlack, sessions: async_sessionmaker[AsyncSession], clock: FakeClock,
+) -> None:
+    workspace = fake_slack.add_install_code("code-7", "T0007")
+    fake_slack.workspaces[workspace.bot_token] = workspace
+    await SqlInstallationStore(sessions).async_save(Installation(
+        app_id=fake_slack.app_id, team_id="T0007", bot_token=workspace.bot_token, bot_id=workspace.bot_id,
+        bot_user_id=workspace.bot_user_id, bot_scopes="chat:write,commands", user_id="UINSTALLER"))
+    settings = slack_settings(fake_slack, slack_bot_token=None, slack_client_id=fake_slack.client_id,
+                              slack_client_secret=fake_slack.client_secret, slack_state_secret=STATE_SECRET)
+    running = await start_adapter(settings, sessions, clock)
+    team = Slack(fake_slack, running, sessions, clock)
+    team.payloads.team_id, team.payloads.bot_user_id = "T0007", workspace.bot_user_id
+    try:
+        # Another process removes the install; this one loaded it at start and serves it from memory.
+        async with sessions() as session, session.begin():
+            await session.execute(delete(models.Installation))
+        assert "/prep" in await team.command("help", user="UBOB")
+        # Once the cached entry is due, it is still served (no lookup before the ack) and looked up again after.
+        running.adapter._authorized = {key: (0.0, result) for key, (_, result) in running.adapter._authorized.items()}
+        assert "/prep" in await team.command("help", user="UBOB")
+        answer = await team.client.command(team.payloads.command("/prep", "help", "UBOB", CHANNEL, key="after"))
+        assert answer.status < 500
+        await running.adapter.drain()
+        assert "Please reinstall this app" in fake_slack.responses[-1]["text"]
+    finally:
+        await team.close()
+        await running.stop()
