@@ -21,7 +21,7 @@ from bot import models, tallies
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.refs import MessageRef
 from bot.models import UTCDateTime
-from bot.store import dialect_insert, find_prompt, insert_ignoring_conflicts, known_member, lock_channel, member_id
+from bot.store import dialect_insert, find_prompt, insert_ignoring_conflicts, lock_channel, member_id
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,7 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
         return None
     if too_long:
         return AnswerTooLong(len(event.text or ""))
-    known = await known_member(session, author, now)
-    if known.is_bot:
-        return None  # a bot's reply is never an answer, whichever of its events comes first
-    member = known.id
+    member = await member_id(session, author, now)
     earlier = await session.scalar(select(models.Answer.id).where(
         models.Answer.prompt_id == prompt.id, models.Answer.member_id == member, models.Answer.withdrawn_at.is_(None)).limit(1))
     if existing is not None:

@@ -126,7 +126,8 @@ class Recap:
 async def recap(session: AsyncSession, prompt_id: int) -> Recap:
     answered = (await session.execute(
         select(models.Answer.id, models.Answer.member_id, models.Answer.rating_count, models.Answer.rating_sum)
-        .where(models.Answer.prompt_id == prompt_id, *STANDING)
+        .join(models.Member, models.Member.id == models.Answer.member_id)
+        .where(models.Answer.prompt_id == prompt_id, models.Member.is_bot.is_(False), *STANDING)
     )).all()
     members = len({member for _, member, _, _ in answered})
     rated = [row for row in answered if row.rating_count]

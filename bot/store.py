@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -69,7 +69,7 @@ async def known_member(session: AsyncSession, ref: UserRef, now: datetime, *, is
         found.is_bot = found.is_bot or is_bot
         found.display_name = ref.name or found.display_name
         if is_bot and not row.is_bot:
-            await _became_a_bot(session, row.id, now)
+            await _became_a_bot(session, row.id)
         known = ids.KnownMember(row.id, found.is_bot, found.display_name)
         ids.put(session.info, key, known)
         return known
@@ -78,17 +78,11 @@ async def known_member(session: AsyncSession, ref: UserRef, now: datetime, *, is
     return known
 
 
-async def _became_a_bot(session: AsyncSession, member_id: int, now: datetime) -> None:
-    """A member turned out to be a bot: its ratings stop counting, and its replies were never answers.
-
-    Its replies are withdrawn, as if deleted, so that every tally ends where it would have had the
-    platform said it was a bot from the first event on.
-    """
+async def _became_a_bot(session: AsyncSession, member_id: int) -> None:
+    """A member turned out to be a bot: neither its ratings nor ratings of its replies count any more."""
     await session.flush()
     replies = (await session.execute(
-        update(models.Answer).where(models.Answer.member_id == member_id, models.Answer.withdrawn_at.is_(None))
-        .values(withdrawn_at=now).returning(models.Answer.channel_id, models.Answer.message_id)
-        .execution_options(synchronize_session="fetch"))).all()
+        select(models.Answer.channel_id, models.Answer.message_id).where(models.Answer.member_id == member_id))).all()
     for channel_id, message_id in replies:
         await tallies.refresh(session, channel_id, message_id)
     await tallies.refresh_rated_by(session, member_id)

@@ -1,10 +1,10 @@
 """Per-answer rating tallies, kept beside the ratings so that leaderboards and stats read few rows.
 
 A rating counts while its answer stands (posted in a prompt's thread, not withdrawn), its rater is
-not the answer's author, and its rater is not a bot. Each rating row carries whether it counts,
-and each answer the count and sum of the ratings that count. Both are recomputed from the rows
-for one message whenever anything about that message changes, never adjusted by deltas, so a
-replayed or reordered event recomputes the same values.
+not the answer's author, and neither the rater nor the author is a bot. Each rating row carries
+whether it counts, and each answer the count and sum of the ratings that count. Both are
+recomputed from the rows for one message whenever anything about that message changes, never
+adjusted by deltas, so a replayed or reordered event recomputes the same values.
 """
 
 from __future__ import annotations
@@ -33,9 +33,13 @@ _MEMBERS = models.Base.metadata.tables["members"]
 
 @functools.cache
 def _mark_counted() -> Update:
+    # A bot's reply may be recorded before anyone knows it is a bot (an edit names its author, not
+    # what it is); it stays recorded, and the bot author is what keeps its ratings from counting.
+    author = _MEMBERS.alias("author")
     standing_answer_by_someone_else = exists().where(
         _ANSWERS.c.channel_id == _RATINGS.c.channel_id, _ANSWERS.c.message_id == _RATINGS.c.message_id,
-        _ANSWERS.c.prompt_id.is_not(None), _ANSWERS.c.withdrawn_at.is_(None), _ANSWERS.c.member_id != _RATINGS.c.rater_id)
+        _ANSWERS.c.prompt_id.is_not(None), _ANSWERS.c.withdrawn_at.is_(None), _ANSWERS.c.member_id != _RATINGS.c.rater_id,
+        ~exists().where(author.c.id == _ANSWERS.c.member_id, author.c.is_bot.is_(True)))
     rater_is_bot = exists().where(_MEMBERS.c.id == _RATINGS.c.rater_id, _MEMBERS.c.is_bot.is_(True))
     return (
         update(_RATINGS)

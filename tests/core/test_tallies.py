@@ -14,13 +14,14 @@ from tests.builders import CHANNEL, Session, event_id, user
 from tests.conftest import FakeClock
 
 # The rule, restated in plain SQL: a rating counts while its answer stands, its rater is not the
-# author, and its rater is not a bot.
+# author, and neither the rater nor the author is a bot.
 RECOUNT = """
 SELECT a.id, count(r.id), coalesce(sum(r.score), 0)
 FROM answers a
 LEFT JOIN ratings r ON r.channel_id = a.channel_id AND r.message_id = a.message_id
     AND a.withdrawn_at IS NULL AND a.prompt_id IS NOT NULL AND r.rater_id <> a.member_id
     AND NOT EXISTS (SELECT 1 FROM members m WHERE m.id = r.rater_id AND m.is_bot)
+    AND NOT EXISTS (SELECT 1 FROM members m WHERE m.id = a.member_id AND m.is_bot)
 GROUP BY a.id ORDER BY a.id
 """
 KEPT = "SELECT id, rating_count, rating_sum FROM answers ORDER BY id"
