@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import ackpath, fanout, memory
+from benchmarks import ackpath, fanout, memory, queries
 from tests.conftest import POSTGRES_URL
 
 
@@ -47,3 +47,13 @@ async def test_the_memory_benchmark_reads_the_memory_of_a_bot_serving_both_platf
     assert figures["slack_channels"] > 0 and figures["discord_channels"] > 0
     assert figures["posted_channels"] == figures["prompts_recorded"] == figures["channels"]
     assert 0 < figures["rss_after_start_mb"] <= figures["rss_after_tick_mb"] * 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def test_the_queries_benchmark_reads_through_indexes_on_both_databases(backend: str, postgres_available: str | None) -> None:
+    if backend == "postgresql" and postgres_available is not None:
+        pytest.skip(postgres_available)
+    figures = await queries.main(["--small", "--runs", "5", "--backend", backend, "--postgres-url", POSTGRES_URL])
+    assert figures["ratings"] > 19_000
+    for query in ("leaderboard_week", "leaderboard_month", "leaderboard_all", "stats"):
+        assert figures[query]["full_scans"] == 0 and figures[query]["indexes"], (query, figures[query])
