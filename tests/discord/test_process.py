@@ -138,7 +138,9 @@ async def test_discord_and_the_console_run_together_in_one_process_and_stop_toge
     run = asyncio.create_task(app.run(process_settings(fake, tmp_path), ["discord", "console"], stdin, stdout))
     try:
         await fake.wait_for(lambda: fake.live is not None and fake.live.socket is not None, what="Discord to connect")
-        reply = await answered(fake, await fake.invoke(fake.organizer, "prep", "setup", options={"time": "09:00", "timezone": "UTC"}))
+        # Two hours ahead: not due, so only /prep now posts, whatever the time of day the test runs.
+        later = (datetime.now(UTC) + timedelta(hours=2)).strftime("%H:%M")
+        reply = await answered(fake, await fake.invoke(fake.organizer, "prep", "setup", options={"time": later, "timezone": "UTC"}))
         assert reply.startswith("Done."), reply
         now = await answered(fake, await fake.invoke(fake.organizer, "prep", "now"))
         assert now.startswith("Posted today's question"), now
