@@ -75,13 +75,21 @@ class GroupCommitter(Generic[Item, Result]):
                     future.set_result(result)
 
     async def _alone(self, item: Item) -> Result:
-        """Apply one item in its own transaction, again if the database rolled it back to break a deadlock."""
-        for attempt in range(1, self._attempts + 1):
-            try:
-                async with self._sessions() as session, session.begin():
-                    return await self._apply(session, item)
-            except Exception as error:
-                if attempt == self._attempts or not self._retryable(error):
-                    raise
-                logger.info("a transaction was rolled back (%s); applying it again", error)
-        raise AssertionError("unreachable")
+        return await in_transaction(
+            self._sessions, lambda session: self._apply(session, item), retryable=self._retryable, attempts=self._attempts)
+
+
+async def in_transaction(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[Result]],
+    *, retryable: Callable[[BaseException], bool], attempts: int,
+) -> Result:
+    """Run `work` in a transaction of its own, again if the database rolled it back to break a deadlock."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with sessions() as session, session.begin():
+                return await work(session)
+        except Exception as error:
+            if attempt == attempts or not retryable(error):
+                raise
+            logger.info("a transaction was rolled back (%s); running it again", error)
+    raise AssertionError("attempts must be at least 1")

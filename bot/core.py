@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import Insert
 
 from bot import answers, commands, drills, models, views
 from bot.actions import PostPrivately, Reply
-from bot.batching import GroupCommitter
+from bot.batching import GroupCommitter, in_transaction
 from bot.events import (
     AnswerDeleted,
     AnswerEdited,
@@ -124,15 +124,9 @@ class PrepBot:
         event = without_nul(event)
         match event:
             case CommandInvoked() | DrillRequested():
-                for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-                    try:
-                        async with self._sessions() as session, session.begin():
-                            reply = await self._apply_interactive(session, event)
-                        break
-                    except DBAPIError as error:
-                        if attempt == TRANSACTION_ATTEMPTS or not retryable(error):
-                            raise
-                        logger.info("event %s was rolled back (%s); applying it again", event.event_id, error.orig)
+                reply = await in_transaction(
+                    self._sessions, lambda session: self._apply_interactive(session, event),
+                    retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
                 if isinstance(reply, commands.PostNow):
                     # Posting talks to the platform, which must not happen inside the command's transaction.
                     return Reply(await self._post_now(reply.channel_id))
