@@ -46,36 +46,28 @@ async def workspace_id(session: AsyncSession, ref: WorkspaceRef, now: datetime) 
 
 async def member_id(session: AsyncSession, ref: UserRef, now: datetime, *, is_bot: bool = False) -> int:
     """The member's id, created on first sight; a member once seen as a bot stays marked as one."""
-    return (await known_member(session, ref, now, is_bot=is_bot)).id
-
-
-async def known_member(session: AsyncSession, ref: UserRef, now: datetime, *, is_bot: bool = False) -> ids.KnownMember:
-    """The member (id, whether a bot, name), created on first sight and served from the id cache after."""
     key = ("member", ref.workspace, ref.id)
     known: ids.KnownMember | None = ids.get(session.info, key)
     if known is not None and (known.is_bot or not is_bot) and (not ref.name or ref.name == known.name):
-        return known
+        return known.id
     workspace = await workspace_id(session, ref.workspace, now)
-    row = (await session.execute(select(models.Member.id, models.Member.is_bot, models.Member.display_name).where(
-        models.Member.workspace_id == workspace, models.Member.external_id == ref.id))).first()
+    query = select(models.Member.id, models.Member.is_bot, models.Member.display_name).where(
+        models.Member.workspace_id == workspace, models.Member.external_id == ref.id)
+    row = (await session.execute(query)).first()
     if row is None:
         await session.execute(insert_ignoring_conflicts(
             session, models.Member, workspace_id=workspace, external_id=ref.id,
             display_name=ref.name, is_bot=is_bot, created_at=now))
-        row = (await session.execute(select(models.Member.id, models.Member.is_bot, models.Member.display_name).where(
-            models.Member.workspace_id == workspace, models.Member.external_id == ref.id))).one()
-    elif (is_bot and not row.is_bot) or (ref.name and ref.name != row.display_name):
+        row = (await session.execute(query)).one()
+    bot, name = row.is_bot, row.display_name
+    if (is_bot and not bot) or (ref.name and ref.name != name):
         found = await session.get_one(models.Member, row.id)
-        found.is_bot = found.is_bot or is_bot
-        found.display_name = ref.name or found.display_name
-        if is_bot and not row.is_bot:
+        found.is_bot, found.display_name = bot or is_bot, ref.name or name
+        if is_bot and not bot:
             await _became_a_bot(session, row.id)
-        known = ids.KnownMember(row.id, found.is_bot, found.display_name)
-        ids.put(session.info, key, known)
-        return known
-    known = ids.KnownMember(row.id, row.is_bot, row.display_name)
-    ids.put(session.info, key, known)
-    return known
+        bot, name = found.is_bot, found.display_name
+    ids.put(session.info, key, ids.KnownMember(row.id, bot, name))
+    return int(row.id)
 
 
 async def _became_a_bot(session: AsyncSession, member_id: int) -> None:
