@@ -5,7 +5,7 @@ Builds a database through the project's migrations, fills it with `--ratings` ra
 in its own session as a command would. Prints one JSON line of figures.
 
     python -m benchmarks.queries --ratings 1000000 --backend sqlite
-    python -m benchmarks.queries --ratings 1000000 --backend postgresql --postgres-url postgresql+asyncpg://postgres@127.0.0.1/test
+    python -m benchmarks.queries --ratings 1000000 --backend postgresql --postgres-url postgresql+asyncpg://postgres@127.0.0.1/postgres
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import random
 import statistics
 import sys
@@ -22,15 +21,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time as clock_time, timedelta
+from datetime import UTC, datetime, time as clock_time, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from benchmarks.common import DEFAULT_POSTGRES_URL, database, machine, percentile
 from benchmarks.plans import explain, full_scans, indexes
 from bot import db, models, progress
 
@@ -60,11 +59,6 @@ WHERE a.channel_id = :channel AND a.withdrawn_at IS NULL AND a.prompt_id IS NOT 
   AND a.member_id <> r.rater_id AND NOT m.is_bot
 GROUP BY a.member_id
 """)
-
-
-def percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def rows(total_ratings: int, seed: int = 7) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -212,29 +206,17 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--small", action="store_const", const=20_000, dest="ratings", help="20,000 ratings, as CI runs it")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--postgres-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--target-ms", type=float, default=10.0)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        if args.backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        async with database(args.backend, Path(folder), args.postgres_url) as url:
             figures = await measure(url, args.ratings, args.runs)
-        else:
-            name = f"prepbot_bench_{uuid.uuid4().hex[:12]}"
-            admin_dsn = make_url(args.postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
-            admin = await asyncpg.connect(admin_dsn)
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                figures = await measure(make_url(args.postgres_url).set(database=name).render_as_string(hide_password=False),
-                                        args.ratings, args.runs)
-            finally:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
     worst = max(figures[q]["p99_ms"] for q in ("leaderboard_week", "leaderboard_month", "leaderboard_all", "stats"))
     result = {
         "benchmark": "queries", "backend": args.backend, "runs": args.runs, **figures,
         "worst_p99_ms": worst, "target_p99_ms": args.target_ms, "target_met": worst <= args.target_ms,
-        "python": platform.python_version(), "machine": platform.machine(),
+        "machine": machine(),
     }
     print(json.dumps(result))
     return result

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import BotProcess, free_port
 from tests.conftest import FIXTURE_BANK
 from tests.discord.conftest import KEYCAPS
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.slack import FakeSlack, wait_until
 from tests.slack.conftest import ADMIN, CHANNEL, fake_slack  # noqa: F401 (the fixture)
 from tests.slack.payloads import SIGNING_SECRET, Payloads, SignedClient
-from tests.slack.test_process import Prepbot, free_port
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ async def test_slack_and_discord_run_side_by_side_in_one_process(
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", env=environment, cwd=tmp_path,
             stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink)
-    bot = Prepbot(process, port, log)
+    bot = BotProcess(process, port, log)
     client = SignedClient(bot.url)
     try:
         await bot.wait_healthy()

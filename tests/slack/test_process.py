@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,53 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from benchmarks.common import BotProcess, free_port
 from tests.conftest import FIXTURE_BANK
 from tests.fakes.slack import FakeSlack, wait_until
 from tests.slack.conftest import ADMIN, CHANNEL
 from tests.slack.payloads import SIGNING_SECRET, Payloads, SignedClient
 
-START_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Prepbot:
-    """A `python -m bot run` child process, its HTTP port and its log file."""
-
-    def __init__(self, process: asyncio.subprocess.Process, port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def wait_healthy(self) -> None:
-        deadline = asyncio.get_running_loop().time() + START_SECONDS
-        async with aiohttp.ClientSession() as session:
-            while True:
-                assert self.process.returncode is None, f"prepbot exited early:\n{self.log.read_text()}"
-                try:
-                    async with session.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert asyncio.get_running_loop().time() < deadline, f"prepbot never became healthy:\n{self.log.read_text()}"
-                await asyncio.sleep(0.05)
-
-    async def stop(self) -> int:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(self.process.wait(), 15)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        return self.process.returncode  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -74,25 +31,25 @@ def environment(fake_slack: FakeSlack, tmp_path: Path) -> dict[str, str]:
     }
 
 
-async def launch(environment: dict[str, str], tmp_path: Path) -> Prepbot:
+async def launch(environment: dict[str, str], tmp_path: Path) -> BotProcess:
     log = tmp_path / "prepbot.log"
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", env=environment, cwd=tmp_path,
             stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink)
-    bot = Prepbot(process, int(environment["PORT"]), log)
+    bot = BotProcess(process, int(environment["PORT"]), log)
     await bot.wait_healthy()
     return bot
 
 
 @pytest.fixture
-async def prepbot(environment: dict[str, str], tmp_path: Path) -> AsyncIterator[Prepbot]:
+async def prepbot(environment: dict[str, str], tmp_path: Path) -> AsyncIterator[BotProcess]:
     bot = await launch(environment, tmp_path)
     yield bot
     await bot.stop()
 
 
-async def test_prepbot_run_serves_the_whole_loop_over_http(prepbot: Prepbot, fake_slack: FakeSlack) -> None:
+async def test_prepbot_run_serves_the_whole_loop_over_http(prepbot: BotProcess, fake_slack: FakeSlack) -> None:
     fake = fake_slack
     client = SignedClient(prepbot.url)
     payloads = Payloads(fake.team_id, fake.bot_user_id, fake.response_url())
