@@ -8,19 +8,19 @@ either in.
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Delete, Select, bindparam, delete, func, select
+from sqlalchemy import Delete, bindparam, delete, exists, func, select
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot import models, tallies
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.refs import MessageRef
 from bot.models import UTCDateTime
+from bot.prepared import Prepared
 from bot.store import dialect_insert, find_prompt, insert_ignoring_conflicts, lock_channel, member_id
 
 logger = logging.getLogger(__name__)
@@ -42,13 +42,13 @@ class AnswerTooLong:
     length: int
 
 
-async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdited, now: datetime) -> AnswerRecorded | AnswerTooLong | None:
+def record_answer(session: Session, event: AnswerPosted | AnswerEdited, now: datetime) -> AnswerRecorded | AnswerTooLong | None:
     """Record a reply in a prompt's thread, or an edit; `None` when it is not an answer or changes nothing."""
-    channel_id = await lock_channel(session, event.message.channel)
+    channel_id = lock_channel(session, event.message.channel)
     if channel_id is None:
         return None
     too_long = event.text is not None and len(event.text) > MAX_ANSWER_CHARS
-    existing = await _answer(session, channel_id, event.message)
+    existing = _answer(session, channel_id, event.message)
     if isinstance(event, AnswerEdited) and existing is not None:
         if existing.withdrawn_at is None and _newer(event.at, existing.text_changed_at):
             if too_long:
@@ -64,7 +64,7 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
     thread, author = event.thread, event.author
     if thread is None:
         return None  # an edit of a message we never saw, with no thread to place it in
-    prompt = await find_prompt(session, channel_id, thread)
+    prompt = find_prompt(session, channel_id, thread)
     if prompt is None or prompt.status != "posted":
         return None
     if author is None:
@@ -72,17 +72,17 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
         # like a tombstone, so the post fills in the rest instead of bringing back the old words.
         if too_long:
             return AnswerTooLong(len(event.text or ""))
-        await session.execute(insert_ignoring_conflicts(
+        session.execute(insert_ignoring_conflicts(
             session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=None,
             member_id=None, text=event.text, posted_at=None, text_changed_at=event.at, withdrawn_at=None))
         return None
     if isinstance(event, AnswerPosted) and event.author_is_bot:
-        await member_id(session, author, now, is_bot=True)
+        member_id(session, author, now, is_bot=True)
         return None
     if too_long:
         return AnswerTooLong(len(event.text or ""))
-    member = await member_id(session, author, now)
-    earlier = await session.scalar(select(models.Answer.id).where(
+    member = member_id(session, author, now)
+    earlier = session.scalar(select(models.Answer.id).where(
         models.Answer.prompt_id == prompt.id, models.Answer.member_id == member, models.Answer.withdrawn_at.is_(None)).limit(1))
     if existing is not None:
         # The post was overtaken by its deletion (a tombstone) or by an edit: keep what came later,
@@ -93,75 +93,71 @@ async def record_answer(session: AsyncSession, event: AnswerPosted | AnswerEdite
         if existing.prompt_id is not None:
             return None
         existing.prompt_id, existing.member_id = prompt.id, member
-        await tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
+        tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
         if existing.withdrawn_at is not None or prompt.question_id is None:
             return None
         return AnswerRecorded(prompt.question_id, first_for_member=earlier is None)
-    inserted = await session.scalar(insert_ignoring_conflicts(
+    inserted = session.scalar(insert_ignoring_conflicts(
         session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=prompt.id,
         member_id=member, text=event.text, posted_at=event.at, text_changed_at=event.at, withdrawn_at=None,
     ).returning(models.Answer.id))
     if inserted is None:
         return None
-    await tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
+    tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
     if prompt.question_id is None:
         return None
     return AnswerRecorded(prompt.question_id, first_for_member=earlier is None)
 
 
-async def withdraw_answer(session: AsyncSession, event: AnswerDeleted) -> bool:
+def withdraw_answer(session: Session, event: AnswerDeleted) -> bool:
     """Withdraw an answer (and so its ratings); a deletion seen first leaves a tombstone."""
-    channel_id = await lock_channel(session, event.message.channel)
+    channel_id = lock_channel(session, event.message.channel)
     if channel_id is None:
         return False
-    existing = await _answer(session, channel_id, event.message)
+    existing = _answer(session, channel_id, event.message)
     if existing is None:
-        await session.execute(insert_ignoring_conflicts(
+        session.execute(insert_ignoring_conflicts(
             session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=None,
             member_id=None, text=None, posted_at=None, text_changed_at=None, withdrawn_at=event.at))
         return False
     if existing.withdrawn_at is None:
         existing.withdrawn_at = event.at
         existing.text = None  # the member deleted it: keep no copy of the words
-        await tallies.refresh(session, channel_id, event.message.id)
+        tallies.refresh(session, channel_id, event.message.id)
         return True
     return False
 
 
-async def record_reaction(session: AsyncSession, event: ReactionAdded | ReactionRemoved, now: datetime) -> bool:
+def record_reaction(session: Session, event: ReactionAdded | ReactionRemoved, now: datetime) -> bool:
     """Apply a rating reaction; return whether it changed anything (a late, older event does not)."""
     score = RATING_EMOJI.get(event.emoji)
     if score is None:
         return False
-    channel_id = await lock_channel(session, event.message.channel)
+    channel_id = lock_channel(session, event.message.channel)
     if channel_id is None:
         return False
-    rater = await member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
+    rater = member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
     added = isinstance(event, ReactionAdded)
-    await session.flush()
-    connection = await session.connection()
-    dialect = connection.dialect.name
+    session.flush()  # the statements below run on the connection and must see the session's changes
     key = {"channel": channel_id, "message": event.message.id, "rater": rater}
-    moved = (await connection.execute(
-        _move_reaction(dialect), {**key, "score": score, "present": added, "added_at": event.at if added else None, "at": event.at},
-    )).first()
-    if moved is None:
+    if not _MOVE_REACTION.rows(session, {**key, "score": score, "present": added, "added_at": event.at if added else None, "at": event.at}):
         return False
-    in_force = (await connection.execute(_reaction_in_force(), key)).first()
-    if in_force is None:
-        await connection.execute(_drop_rating(), key)
-    else:
-        await connection.execute(_upsert_rating(dialect), {**key, "score": in_force.score, "at": in_force.added_at or now})
-    await tallies.refresh(session, channel_id, event.message.id)
+    if not added:
+        _DROP_UNRATED.run(session, key)  # an add leaves a reaction present
+    _RATE_FROM_REACTIONS.run(session, {**key, "now": now})
+    tallies.recount(session, channel_id, event.message.id)
     return True
 
 
-# The hot path's statements, built once (per dialect) with bound parameters and run as Core.
+# The hot path's statements, with bound parameters, compiled once per dialect (`bot.prepared`).
 _REACTIONS = models.Base.metadata.tables["rating_reactions"]
 _RATINGS = models.Base.metadata.tables["ratings"]
+_ON_REACTION_KEY = (_REACTIONS.c.channel_id == bindparam("channel"), _REACTIONS.c.message_id == bindparam("message"),
+                    _REACTIONS.c.rater_id == bindparam("rater"))
+_ON_RATING_KEY = (_RATINGS.c.channel_id == bindparam("channel"), _RATINGS.c.message_id == bindparam("message"),
+                  _RATINGS.c.rater_id == bindparam("rater"))
 
 
-@functools.cache
 def _move_reaction(dialect: str) -> Insert:
     """Write a reaction's row, or move it on when this event is newer than what it reflects.
 
@@ -183,40 +179,40 @@ def _move_reaction(dialect: str) -> Insert:
     )
 
 
-@functools.cache
-def _reaction_in_force() -> Select[int, datetime | None]:
-    """The rating in force: the most recently added reaction still present."""
-    return (
-        select(_REACTIONS.c.score, _REACTIONS.c.added_at)
-        .where(_REACTIONS.c.channel_id == bindparam("channel"), _REACTIONS.c.message_id == bindparam("message"),
-               _REACTIONS.c.rater_id == bindparam("rater"), _REACTIONS.c.present.is_(True))
+def _drop_unrated(dialect: str) -> Delete:
+    """Drop the rating when no rating reaction of the rater's is present on the message any more."""
+    return delete(_RATINGS).where(*_ON_RATING_KEY, ~exists().where(*_ON_REACTION_KEY, _REACTIONS.c.present.is_(True)))
+
+
+def _rate_from_reactions(dialect: str) -> Insert:
+    """Make the rating in force the most recently added reaction still present.
+
+    Even when the score stays, a re-added reaction is the rating now: it takes the re-add's time.
+    A new rating is marked as counting or not as it is written; a rating's mark changes only with
+    its answer or its members, whose changes refresh the whole message (`bot.tallies`).
+    """
+    in_force = (
+        select(_REACTIONS.c.channel_id, _REACTIONS.c.message_id, _REACTIONS.c.rater_id, _REACTIONS.c.score,
+               func.coalesce(_REACTIONS.c.added_at, bindparam("now", type_=UTCDateTime())),
+               tallies.counts(_REACTIONS.c.channel_id, _REACTIONS.c.message_id, _REACTIONS.c.rater_id))
+        .where(*_ON_REACTION_KEY, _REACTIONS.c.present.is_(True))
         .order_by(_REACTIONS.c.added_at.desc(), _REACTIONS.c.score.desc())
         .limit(1)
     )
+    insert = dialect_insert(dialect, models.Rating).from_select(
+        ["channel_id", "message_id", "rater_id", "score", "rated_at", "counted"], in_force, include_defaults=False)
+    return insert.on_conflict_do_update(
+        index_elements=["channel_id", "message_id", "rater_id"],
+        set_={"score": insert.excluded.score, "rated_at": insert.excluded.rated_at})
 
 
-@functools.cache
-def _drop_rating() -> Delete:
-    return delete(_RATINGS).where(
-        _RATINGS.c.channel_id == bindparam("channel"), _RATINGS.c.message_id == bindparam("message"),
-        _RATINGS.c.rater_id == bindparam("rater"))
+_MOVE_REACTION = Prepared(_move_reaction)
+_DROP_UNRATED = Prepared(_drop_unrated)
+_RATE_FROM_REACTIONS = Prepared(_rate_from_reactions)
 
 
-@functools.cache
-def _upsert_rating(dialect: str) -> Insert:
-    # Even when the score stays, a re-added reaction is the rating now: it takes the re-add's time.
-    at = bindparam("at", type_=UTCDateTime())
-    return (
-        dialect_insert(dialect, models.Rating)
-        .values(channel_id=bindparam("channel"), message_id=bindparam("message"), rater_id=bindparam("rater"),
-                score=bindparam("score"), rated_at=at)
-        .on_conflict_do_update(index_elements=["channel_id", "message_id", "rater_id"],
-                               set_={"score": bindparam("score"), "rated_at": at})
-    )
-
-
-async def _answer(session: AsyncSession, channel_id: int, message: MessageRef) -> models.Answer | None:
-    return await session.scalar(select(models.Answer).where(
+def _answer(session: Session, channel_id: int, message: MessageRef) -> models.Answer | None:
+    return session.scalar(select(models.Answer).where(
         models.Answer.channel_id == channel_id, models.Answer.message_id == message.id))
 
 

@@ -15,7 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from bot.db import Transactions
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +28,17 @@ MAX_BATCH = 256
 
 
 class GroupCommitter(Generic[Item, Result]):
-    """Applies submitted items with `apply(session, item)` in shared transactions, in submission order."""
+    """Applies submitted items with `apply(session, item)` in shared transactions, in submission order.
+
+    `apply` is sync code, so that a whole batch is one call into `transactions` (on SQLite, one
+    hand-off to a worker thread) rather than a round trip through the event loop per statement.
+    """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], apply: Callable[[AsyncSession, Item], Awaitable[Result]],
+        self, transactions: Transactions, apply: Callable[[Session, Item], Result],
         *, max_batch: int = MAX_BATCH, retryable: Callable[[BaseException], bool] = lambda _: False, attempts: int = 1,
     ) -> None:
-        self._sessions = sessions
+        self._transactions = transactions
         self._apply = apply
         self._max_batch = max_batch
         self._retryable = retryable
@@ -53,8 +59,7 @@ class GroupCommitter(Generic[Item, Result]):
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
             try:
-                async with self._sessions() as session, session.begin():
-                    results = [await self._apply(session, item) for item, _ in batch]
+                results = await self._transactions.run(lambda session: [self._apply(session, item) for item, _ in batch])
             except Exception:
                 logger.debug("a batch of %d failed; applying its items one by one", len(batch), exc_info=True)
                 await self._one_by_one(batch)
@@ -75,19 +80,18 @@ class GroupCommitter(Generic[Item, Result]):
                     future.set_result(result)
 
     async def _alone(self, item: Item) -> Result:
-        return await in_transaction(
-            self._sessions, lambda session: self._apply(session, item), retryable=self._retryable, attempts=self._attempts)
+        return await retrying(
+            lambda: self._transactions.run(lambda session: self._apply(session, item)),
+            retryable=self._retryable, attempts=self._attempts)
 
 
-async def in_transaction(
-    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[Result]],
-    *, retryable: Callable[[BaseException], bool], attempts: int,
+async def retrying(
+    transaction: Callable[[], Awaitable[Result]], *, retryable: Callable[[BaseException], bool], attempts: int,
 ) -> Result:
-    """Run `work` in a transaction of its own, again if the database rolled it back to break a deadlock."""
+    """Run `transaction`, again if the database rolled it back to break a deadlock."""
     for attempt in range(1, attempts + 1):
         try:
-            async with sessions() as session, session.begin():
-                return await work(session)
+            return await transaction()
         except Exception as error:
             if attempt == attempts or not retryable(error):
                 raise

@@ -94,7 +94,7 @@ async def _setup(context: Context, args: list[str]) -> Result:
         return Message.text("Nothing was changed. " + " ".join(problems))
     now = context.now
     if channel is None:
-        workspace = await workspace_id(context.session, context.event.channel.workspace, now)
+        workspace = await context.session.run_sync(workspace_id, context.event.channel.workspace, now)
         await context.session.execute(insert_ignoring_conflicts(
             context.session, models.Channel, workspace_id=workspace, external_id=context.event.channel.id, track=track,
             post_time=post_time, timezone=zone.key, weekdays=weekdays, paused=False, created_at=now, updated_at=now))
@@ -172,7 +172,7 @@ async def _stats(context: Context, args: list[str]) -> Result:
     channel = await _with_channel(context)
     if isinstance(channel, Message):
         return channel
-    member = await member_id(context.session, context.event.user, context.now)
+    member = await context.session.run_sync(member_id, context.event.user, context.now)
     return views.stats_message(context.event.user.id, await progress.member_stats(context.session, channel.id, member))
 
 
@@ -192,7 +192,7 @@ async def _rubric(context: Context, args: list[str]) -> Result:
     channel = await _with_channel(context)
     if isinstance(channel, Message):
         return channel
-    prompt = await find_prompt(context.session, channel.id, context.event.thread) if context.event.thread else None
+    prompt = await context.session.run_sync(find_prompt, channel.id, context.event.thread) if context.event.thread else None
     prompt = prompt or await latest_prompt(context.session, channel.id)
     if prompt is None or prompt.question_id is None:
         return Message.text("No question has been posted here yet, so there is no rubric to show.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,11 +11,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from bot import answers, commands, drills, models, views
+from bot import answers, commands, db, drills, models, views
 from bot.actions import PostPrivately, Reply
-from bot.batching import GroupCommitter, in_transaction
+from bot.batching import GroupCommitter, retrying
 from bot.events import (
     AnswerDeleted,
     AnswerEdited,
@@ -31,6 +31,7 @@ from bot.messages import Message
 from bot.models import UTCDateTime
 from bot.ports import ChatPort
 from bot.posting import Outcome, Poster, PostResult
+from bot.prepared import Prepared
 from bot.refs import ChannelRef, MessageRef, UserRef
 from bot.store import dialect_insert, find_channel_id, latest_prompt, member_id
 
@@ -70,7 +71,6 @@ def without_nul(event: Event) -> Event:
     return event
 
 
-@functools.cache
 def _record_delivery(dialect: str) -> Insert:
     """Insert an event id into the inbox; a redelivery conflicts and returns no row."""
     inbox = models.Base.metadata.tables["inbox_events"]
@@ -80,6 +80,9 @@ def _record_delivery(dialect: str) -> Insert:
         .on_conflict_do_nothing()
         .returning(inbox.c.event_id)
     )
+
+
+_RECORD_DELIVERY = Prepared(_record_delivery)
 
 
 class PrepBot:
@@ -108,7 +111,7 @@ class PrepBot:
         self._lateness = lateness
         self.poster = Poster(sessions, chat, clock, lateness)
         self._writer: GroupCommitter[MemberEvent, PostPrivately | None] = GroupCommitter(
-            sessions, self._apply_member_event, retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
+            db.transactions(sessions), self._apply_member_event, retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
 
     async def tick(self) -> list[PostResult]:
         """Post every prompt that is due now."""
@@ -124,9 +127,8 @@ class PrepBot:
         event = without_nul(event)
         match event:
             case CommandInvoked() | DrillRequested():
-                reply = await in_transaction(
-                    self._sessions, lambda session: self._apply_interactive(session, event),
-                    retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
+                reply = await retrying(
+                    lambda: self._interactive(event), retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
                 if isinstance(reply, commands.PostNow):
                     # Posting talks to the platform, which must not happen inside the command's transaction.
                     return Reply(await self._post_now(reply.channel_id))
@@ -137,30 +139,32 @@ class PrepBot:
                     await self._send_quietly(note)
                 return None
 
-    async def _apply_interactive(self, session: AsyncSession, event: CommandInvoked | DrillRequested) -> Reply | commands.PostNow | None:
+    async def _interactive(self, event: CommandInvoked | DrillRequested) -> Reply | commands.PostNow | None:
+        """Apply a command or a drill in a transaction of its own."""
         now = self._clock()
-        if not await self._first_delivery(session, event, now):
-            logger.debug("ignoring redelivered event %s", event.event_id)
-            return None
-        if isinstance(event, DrillRequested):
-            drilled = await drills.drill(session, event, self._default_track, now)
-            return Reply(drilled.message, private=not drilled.public)
-        result = await commands.run(commands.Context(session, event, now, self._is_organizer(event), self._default_track))
-        return result if isinstance(result, commands.PostNow) else Reply(result)
+        async with self._sessions() as session, session.begin():
+            if not await session.run_sync(_first_delivery, event, now):
+                logger.debug("ignoring redelivered event %s", event.event_id)
+                return None
+            if isinstance(event, DrillRequested):
+                drilled = await drills.drill(session, event, self._default_track, now)
+                return Reply(drilled.message, private=not drilled.public)
+            result = await commands.run(commands.Context(session, event, now, self._is_organizer(event), self._default_track))
+            return result if isinstance(result, commands.PostNow) else Reply(result)
 
-    async def _apply_member_event(self, session: AsyncSession, event: MemberEvent) -> PostPrivately | None:
+    def _apply_member_event(self, session: Session, event: MemberEvent) -> PostPrivately | None:
         """Record an answer or a reaction; return a private note for the author, if any, to send after commit."""
         now = self._clock()
-        if not await self._first_delivery(session, event, now):
+        if not _first_delivery(session, event, now):
             logger.debug("ignoring redelivered event %s", event.event_id)
             return None
         match event:
             case AnswerPosted() | AnswerEdited():
-                return await self._note_for_author(session, event, await answers.record_answer(session, event, now))
+                return _note_for_author(session, event, answers.record_answer(session, event, now))
             case AnswerDeleted():
-                await answers.withdraw_answer(session, event)
+                answers.withdraw_answer(session, event)
             case ReactionAdded() | ReactionRemoved():
-                await answers.record_reaction(session, event, now)
+                answers.record_reaction(session, event, now)
         return None
 
     async def note_member(self, user: UserRef, *, is_bot: bool) -> None:
@@ -169,17 +173,17 @@ class PrepBot:
         Bot ratings are filtered when tallies are read, so learning this after the fact is enough.
         """
         async with self._sessions() as session, session.begin():
-            await member_id(session, user, self._clock(), is_bot=is_bot)
+            await session.run_sync(member_id, user, self._clock(), is_bot=is_bot)
 
     async def is_set_up(self, channel: ChannelRef) -> bool:
         """Whether the channel has a practice schedule."""
         async with self._sessions() as session:
-            return await find_channel_id(session, channel) is not None
+            return await session.run_sync(find_channel_id, channel) is not None
 
     async def current_prompt(self, channel: ChannelRef) -> tuple[MessageRef, Message] | None:
         """The channel's latest posted prompt and how it reads, e.g. to show it again after a restart."""
         async with self._sessions() as session:
-            channel_id = await find_channel_id(session, channel)
+            channel_id = await session.run_sync(find_channel_id, channel)
             prompt = await latest_prompt(session, channel_id) if channel_id is not None else None
             if prompt is None or prompt.message_id is None:
                 return None
@@ -187,29 +191,6 @@ class PrepBot:
 
     def _is_organizer(self, event: CommandInvoked) -> bool:
         return event.user_is_admin or event.user.id in self._organizers
-
-    async def _first_delivery(self, session: AsyncSession, event: Event, now: datetime) -> bool:
-        connection = await session.connection()
-        inserted = await connection.execute(
-            _record_delivery(connection.dialect.name), {"event_id": event.event_id, "kind": type(event).__name__, "at": now})
-        return inserted.first() is not None
-
-    async def _note_for_author(
-        self, session: AsyncSession, event: AnswerPosted | AnswerEdited, outcome: answers.AnswerRecorded | answers.AnswerTooLong | None,
-    ) -> PostPrivately | None:
-        """What to tell an answer's author privately: the rubric after a first answer, or why it was refused."""
-        if event.author is None:
-            return None
-        channel = event.message.channel
-        if isinstance(outcome, answers.AnswerTooLong):
-            return PostPrivately(channel, event.author, thread=event.thread, message=Message.text(
-                f"Your answer is {outcome.length:,} characters; answers can be at most {answers.MAX_ANSWER_CHARS:,}. "
-                "It was not recorded: shorten it by editing the message and it will count."))
-        if isinstance(outcome, answers.AnswerRecorded) and outcome.first_for_member:
-            question = await session.get_one(models.Question, outcome.question_id)
-            return PostPrivately(channel, event.author, thread=event.thread, message=views.rubric_message(
-                question, heading="Thanks for answering. Compare your answer with the rubric:"))
-        return None
 
     async def _send_quietly(self, action: PostPrivately) -> None:
         """Send a courtesy note; its failure (a member who refuses DMs, a platform shutting down) is only logged."""
@@ -236,3 +217,26 @@ class PrepBot:
                 return Message.text(f"The track `{channel.track}` has no active questions. Check the question bank.")
             case _:
                 return Message.text("Posting failed; it will be retried automatically. Check the bot's logs for why.")
+
+
+def _first_delivery(session: Session, event: Event, now: datetime) -> bool:
+    """Write the event's id to the inbox; False for a redelivery, whose id is there already."""
+    return bool(_RECORD_DELIVERY.rows(session, {"event_id": event.event_id, "kind": type(event).__name__, "at": now}))
+
+
+def _note_for_author(
+    session: Session, event: AnswerPosted | AnswerEdited, outcome: answers.AnswerRecorded | answers.AnswerTooLong | None,
+) -> PostPrivately | None:
+    """What to tell an answer's author privately: the rubric after a first answer, or why it was refused."""
+    if event.author is None:
+        return None
+    channel = event.message.channel
+    if isinstance(outcome, answers.AnswerTooLong):
+        return PostPrivately(channel, event.author, thread=event.thread, message=Message.text(
+            f"Your answer is {outcome.length:,} characters; answers can be at most {answers.MAX_ANSWER_CHARS:,}. "
+            "It was not recorded: shorten it by editing the message and it will count."))
+    if isinstance(outcome, answers.AnswerRecorded) and outcome.first_for_member:
+        question = session.get_one(models.Question, outcome.question_id)
+        return PostPrivately(channel, event.author, thread=event.thread, message=views.rubric_message(
+            question, heading="Thanks for answering. Compare your answer with the rubric:"))
+    return None

@@ -1,19 +1,26 @@
-"""The async engine, sessions and migrations."""
+"""The async engine, sessions, transactions of sync work, and migrations."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from bot import ids
+
+Result = TypeVar("Result")
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +31,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; on SQLite: WAL, full sync, a busy timeout and immediate write transactions."""
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+        _tune_sqlite(engine.sync_engine)
     return engine
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control from the driver so that BEGIN IMMEDIATE below is the
         # transaction's start: a deferred BEGIN that later upgrades to a write lock fails at once
@@ -42,7 +49,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -50,6 +57,66 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for one engine, sharing one cache of committed ids (`bot.ids`)."""
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ids.CachingSession, info=ids.new_cache())
+
+
+class Transactions(Protocol):
+    """Runs sync work in a transaction of its own, committed when the work returns."""
+
+    async def run(self, work: Callable[[Session], Result]) -> Result: ...
+
+
+class OnTheLoop:
+    """Sync work over the async engine's connection, its statements awaited one by one (`AsyncSession.run_sync`)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def run(self, work: Callable[[Session], Result]) -> Result:
+        async with self._sessions() as session, session.begin():
+            return await session.run_sync(work)
+
+
+class InAThread:
+    """Sync work on a sync twin of the engine, in a worker thread: one hand-off for the whole transaction.
+
+    aiosqlite hands every statement, fetch and cursor to its own thread and back; a batch of events
+    holds hundreds of them. Here the worker thread runs the whole transaction on pysqlite, with the
+    same pragmas and immediate transactions as the async engine, while the event loop goes on.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    async def run(self, work: Callable[[Session], Result]) -> Result:
+        return await asyncio.to_thread(self._run, work)
+
+    def _run(self, work: Callable[[Session], Result]) -> Result:
+        with self._sessions() as session, session.begin():
+            return work(session)
+
+
+_twins: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def transactions(sessions: async_sessionmaker[AsyncSession]) -> Transactions:
+    """How to run sync work in transactions on `sessions`' database, sharing their id cache.
+
+    A SQLite file gets a pysqlite twin of its engine, used from worker threads and disposed with
+    the engine; other databases (and in-memory SQLite, which a twin could not see) run on the loop.
+    """
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return OnTheLoop(sessions)
+    twin = _twins.get(engine.sync_engine)
+    if twin is None:
+        twin = create_sync_engine(url.set(drivername="sqlite+pysqlite"), connect_args={"check_same_thread": False})
+        _tune_sqlite(twin)
+        _twins[engine.sync_engine] = twin
+        event.listen(engine.sync_engine, "engine_disposed", lambda _: twin.dispose())
+    return InAThread(sessionmaker(
+        twin, expire_on_commit=False, class_=ids.CachingSession, info=sessions.kw.get("info")))
 
 
 def alembic_config(url: str) -> Config:

@@ -32,12 +32,12 @@ async def drill(session: AsyncSession, event: DrillRequested, default_track: str
             f"That topic is {len(topic)} characters long; give a category or a question id (at most {MAX_TOPIC_CHARS})."), False)
     channel = await find_channel(session, event.channel)
     track = channel.track if channel is not None else default_track
-    member = await member_id(session, event.user, now)
+    member = await session.run_sync(member_id, event.user, now)
 
     question: models.Question | None = None
     in_thread = False
     if event.thread is not None and channel is not None:
-        prompt = await find_prompt(session, channel.id, event.thread)
+        prompt = await session.run_sync(find_prompt, channel.id, event.thread)
         if prompt is not None and prompt.question_id is not None:
             question, in_thread = await session.get_one(models.Question, prompt.question_id), True
     if question is None and topic:

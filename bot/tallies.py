@@ -9,21 +9,27 @@ adjusted by deltas, so a replayed or reordered event recomputes the same values.
 
 from __future__ import annotations
 
-import functools
-
-from sqlalchemy import Update, and_, bindparam, exists, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, func, select, update
+from sqlalchemy.orm import Session
 
 from bot import models
+from bot.prepared import Prepared
 
 
-async def refresh(session: AsyncSession, channel_id: int, message_id: str) -> None:
+def refresh(session: Session, channel_id: int, message_id: str) -> None:
     """Recompute which ratings on one message count, and that message's answer tally (two statements)."""
-    await session.flush()  # the statements below run as Core and must see the session's changes
-    connection = await session.connection()
+    session.flush()  # the statements below run on the connection and must see the session's changes
     on_message = {"channel": channel_id, "message": message_id}
-    await connection.execute(_mark_counted(), on_message)
-    await connection.execute(_recount_answer(), on_message)
+    _MARK_COUNTED.run(session, on_message)
+    _RECOUNT_ANSWER.run(session, on_message)
+
+
+def recount(session: Session, channel_id: int, message_id: str) -> None:
+    """Recompute one message's answer tally from ratings whose marks are current (one statement).
+
+    A rating written with `counts(...)` for its own row is current, so a reaction needs only this.
+    """
+    _RECOUNT_ANSWER.run(session, {"channel": channel_id, "message": message_id})
 
 
 _RATINGS = models.Base.metadata.tables["ratings"]
@@ -31,25 +37,29 @@ _ANSWERS = models.Base.metadata.tables["answers"]
 _MEMBERS = models.Base.metadata.tables["members"]
 
 
-@functools.cache
-def _mark_counted() -> Update:
+def counts(channel_id: ColumnElement[int], message_id: ColumnElement[str], rater_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether a rating by `rater_id` on message (`channel_id`, `message_id`) counts, by the rule above."""
     # A bot's reply may be recorded before anyone knows it is a bot (an edit names its author, not
     # what it is); it stays recorded, and the bot author is what keeps its ratings from counting.
     author = _MEMBERS.alias("author")
     standing_answer_by_someone_else = exists().where(
-        _ANSWERS.c.channel_id == _RATINGS.c.channel_id, _ANSWERS.c.message_id == _RATINGS.c.message_id,
-        _ANSWERS.c.prompt_id.is_not(None), _ANSWERS.c.withdrawn_at.is_(None), _ANSWERS.c.member_id != _RATINGS.c.rater_id,
+        _ANSWERS.c.channel_id == channel_id, _ANSWERS.c.message_id == message_id,
+        _ANSWERS.c.prompt_id.is_not(None), _ANSWERS.c.withdrawn_at.is_(None), _ANSWERS.c.member_id != rater_id,
         ~exists().where(author.c.id == _ANSWERS.c.member_id, author.c.is_bot.is_(True)))
-    rater_is_bot = exists().where(_MEMBERS.c.id == _RATINGS.c.rater_id, _MEMBERS.c.is_bot.is_(True))
+    rater_is_bot = exists().where(_MEMBERS.c.id == rater_id, _MEMBERS.c.is_bot.is_(True))
+    return and_(standing_answer_by_someone_else, ~rater_is_bot)
+
+
+def _mark_counted(dialect: str) -> Update:
+    """Mark each rating on a message as counting or not."""
     return (
         update(_RATINGS)
         .where(_RATINGS.c.channel_id == bindparam("channel"), _RATINGS.c.message_id == bindparam("message"))
-        .values(counted=and_(standing_answer_by_someone_else, ~rater_is_bot))
+        .values(counted=counts(_RATINGS.c.channel_id, _RATINGS.c.message_id, _RATINGS.c.rater_id))
     )
 
 
-@functools.cache
-def _recount_answer() -> Update:
+def _recount_answer(dialect: str) -> Update:
     counted = (_RATINGS.c.channel_id == _ANSWERS.c.channel_id, _RATINGS.c.message_id == _ANSWERS.c.message_id,
                _RATINGS.c.counted.is_(True))
     return (
@@ -62,10 +72,14 @@ def _recount_answer() -> Update:
     )
 
 
-async def refresh_rated_by(session: AsyncSession, rater_id: int) -> None:
+_MARK_COUNTED = Prepared(_mark_counted)
+_RECOUNT_ANSWER = Prepared(_recount_answer)
+
+
+def refresh_rated_by(session: Session, rater_id: int) -> None:
     """Recompute every message a member rated, e.g. once they turn out to be a bot."""
-    rated = (await session.execute(
+    rated = session.execute(
         select(models.Rating.channel_id, models.Rating.message_id).where(models.Rating.rater_id == rater_id).distinct()
-    )).all()
+    ).all()
     for channel_id, message_id in rated:
-        await refresh(session, channel_id, message_id)
+        refresh(session, channel_id, message_id)

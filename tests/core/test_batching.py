@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session as OrmSession
 
-from bot import models
+from bot import db, models
 from bot.batching import GroupCommitter
 from bot.core import PrepBot
 from bot.events import ReactionAdded
@@ -23,10 +24,10 @@ class Boom(Exception):
     pass
 
 
-def recorder(fail_on: set[int], sessions_seen: list[int]) -> Callable[[AsyncSession, int], Awaitable[int]]:
+def recorder(fail_on: set[int], sessions_seen: list[int]) -> Callable[[OrmSession, int], int]:
     """An `apply` that stores an inbox row per item, fails on `fail_on`, and notes each session it ran in."""
 
-    async def apply(session: AsyncSession, item: int) -> int:
+    def apply(session: OrmSession, item: int) -> int:
         if id(session) not in sessions_seen:
             sessions_seen.append(id(session))
         if item in fail_on:
@@ -45,7 +46,7 @@ async def stored(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
 async def test_items_submitted_together_share_a_commit_and_each_gets_its_own_result(sessions: async_sessionmaker[AsyncSession]) -> None:
     transactions: list[int] = []
     apply = recorder(set(), transactions)
-    committer: GroupCommitter[int, int] = GroupCommitter(sessions, apply)
+    committer: GroupCommitter[int, int] = GroupCommitter(db.transactions(sessions), apply)
     results = await asyncio.gather(*(committer.submit(n) for n in range(1, 21)))
     assert results == [n * 10 for n in range(1, 21)]
     assert len(await stored(sessions)) == 20
@@ -54,7 +55,7 @@ async def test_items_submitted_together_share_a_commit_and_each_gets_its_own_res
 
 async def test_a_failing_item_fails_alone_and_the_rest_of_its_batch_still_lands(sessions: async_sessionmaker[AsyncSession]) -> None:
     apply = recorder({3}, [])
-    committer: GroupCommitter[int, int] = GroupCommitter(sessions, apply)
+    committer: GroupCommitter[int, int] = GroupCommitter(db.transactions(sessions), apply)
     results = await asyncio.gather(*(committer.submit(n) for n in range(1, 6)), return_exceptions=True)
     assert [r if not isinstance(r, Boom) else "boom" for r in results] == [10, 20, "boom", 40, 50]
     assert await stored(sessions) == ["item-1", "item-2", "item-4", "item-5"]
@@ -62,7 +63,7 @@ async def test_a_failing_item_fails_alone_and_the_rest_of_its_batch_still_lands(
 
 async def test_a_caller_that_gives_up_does_not_take_its_batch_down(sessions: async_sessionmaker[AsyncSession]) -> None:
     apply = recorder(set(), [])
-    committer: GroupCommitter[int, int] = GroupCommitter(sessions, apply)
+    committer: GroupCommitter[int, int] = GroupCommitter(db.transactions(sessions), apply)
     impatient = asyncio.create_task(committer.submit(1))
     patient = asyncio.create_task(committer.submit(2))
     await asyncio.sleep(0)
