@@ -21,7 +21,7 @@ from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded,
 from bot.refs import MessageRef
 from bot.models import UTCDateTime
 from bot.prepared import Prepared
-from bot.store import dialect_insert, find_prompt, insert_ignoring_conflicts, lock_channel, member_id
+from bot.store import dialect_insert, insert_ignoring_conflicts, lock_channel, member_id
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ def record_answer(session: Session, event: AnswerPosted | AnswerEdited, now: dat
     thread, author = event.thread, event.author
     if thread is None:
         return None  # an edit of a message we never saw, with no thread to place it in
-    prompt = find_prompt(session, channel_id, thread)
-    if prompt is None or prompt.status != "posted":
+    found = _PROMPT_IN_THREAD.rows(session, {"channel": channel_id, "thread": thread.id})
+    if not found:
         return None
+    [(prompt_id, question_id)] = found
     if author is None:
         # An edit that overtook its post, without saying whose it is: keep the newer text pending,
         # like a tombstone, so the post fills in the rest instead of bringing back the old words.
@@ -82,8 +83,7 @@ def record_answer(session: Session, event: AnswerPosted | AnswerEdited, now: dat
     if too_long:
         return AnswerTooLong(len(event.text or ""))
     member = member_id(session, author, now)
-    earlier = session.scalar(select(models.Answer.id).where(
-        models.Answer.prompt_id == prompt.id, models.Answer.member_id == member, models.Answer.withdrawn_at.is_(None)).limit(1))
+    first_for_member = not _EARLIER_ANSWER.rows(session, {"prompt": prompt_id, "member": member})
     if existing is not None:
         # The post was overtaken by its deletion (a tombstone) or by an edit: keep what came later,
         # and fill in whose answer it is and when it was first posted.
@@ -92,21 +92,18 @@ def record_answer(session: Session, event: AnswerPosted | AnswerEdited, now: dat
         _posted_by(existing, event.at)
         if existing.prompt_id is not None:
             return None
-        existing.prompt_id, existing.member_id = prompt.id, member
+        existing.prompt_id, existing.member_id = prompt_id, member
         tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
-        if existing.withdrawn_at is not None or prompt.question_id is None:
+        if existing.withdrawn_at is not None or question_id is None:
             return None
-        return AnswerRecorded(prompt.question_id, first_for_member=earlier is None)
-    inserted = session.scalar(insert_ignoring_conflicts(
-        session, models.Answer, channel_id=channel_id, message_id=event.message.id, prompt_id=prompt.id,
-        member_id=member, text=event.text, posted_at=event.at, text_changed_at=event.at, withdrawn_at=None,
-    ).returning(models.Answer.id))
-    if inserted is None:
+        return AnswerRecorded(question_id, first_for_member)
+    if not _ADD_ANSWER.rows(session, {"channel": channel_id, "message": event.message.id, "prompt": prompt_id,
+                                      "member": member, "text": event.text, "at": event.at}):
         return None
     tallies.refresh(session, channel_id, event.message.id)  # reactions may have come first
-    if prompt.question_id is None:
+    if question_id is None:
         return None
-    return AnswerRecorded(prompt.question_id, first_for_member=earlier is None)
+    return AnswerRecorded(question_id, first_for_member)
 
 
 def withdraw_answer(session: Session, event: AnswerDeleted) -> bool:
@@ -138,7 +135,6 @@ def record_reaction(session: Session, event: ReactionAdded | ReactionRemoved, no
         return False
     rater = member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
     added = isinstance(event, ReactionAdded)
-    session.flush()  # the statements below run on the connection and must see the session's changes
     key = {"channel": channel_id, "message": event.message.id, "rater": rater}
     if not _MOVE_REACTION.rows(session, {**key, "score": score, "present": added, "added_at": event.at if added else None, "at": event.at}):
         return False
@@ -206,14 +202,37 @@ def _rate_from_reactions(dialect: str) -> Insert:
         set_={"score": insert.excluded.score, "rated_at": insert.excluded.rated_at})
 
 
+_ANSWERS = models.Base.metadata.tables["answers"]
+_PROMPTS = models.Base.metadata.tables["prompts"]
+_ANSWER_ID = Prepared(lambda dialect: select(_ANSWERS.c.id).where(
+    _ANSWERS.c.channel_id == bindparam("channel"), _ANSWERS.c.message_id == bindparam("message")))
+# The posted prompt whose message roots the thread, as `bot.store.find_prompt` finds it, less the ORM object.
+_PROMPT_IN_THREAD = Prepared(lambda dialect: select(_PROMPTS.c.id, _PROMPTS.c.question_id).where(
+    _PROMPTS.c.channel_id == bindparam("channel"), _PROMPTS.c.message_id == bindparam("thread"),
+    _PROMPTS.c.status == "posted"))
+_EARLIER_ANSWER = Prepared(lambda dialect: select(_ANSWERS.c.id).where(
+    _ANSWERS.c.prompt_id == bindparam("prompt"), _ANSWERS.c.member_id == bindparam("member"),
+    _ANSWERS.c.withdrawn_at.is_(None)).limit(1))
+
+
+def _add_answer(dialect: str) -> Insert:
+    at = bindparam("at", type_=UTCDateTime())
+    return dialect_insert(dialect, models.Answer).values(
+        channel_id=bindparam("channel"), message_id=bindparam("message"), prompt_id=bindparam("prompt"),
+        member_id=bindparam("member"), text=bindparam("text"), posted_at=at, text_changed_at=at, withdrawn_at=None,
+    ).on_conflict_do_nothing().returning(_ANSWERS.c.id)
+
+
+_ADD_ANSWER = Prepared(_add_answer)
 _MOVE_REACTION = Prepared(_move_reaction)
 _DROP_UNRATED = Prepared(_drop_unrated)
 _RATE_FROM_REACTIONS = Prepared(_rate_from_reactions)
 
 
 def _answer(session: Session, channel_id: int, message: MessageRef) -> models.Answer | None:
-    return session.scalar(select(models.Answer).where(
-        models.Answer.channel_id == channel_id, models.Answer.message_id == message.id))
+    """The message's answer row, if any: most messages have none, so look for its id first."""
+    found = _ANSWER_ID.rows(session, {"channel": channel_id, "message": message.id})
+    return session.get_one(models.Answer, found[0][0]) if found else None
 
 
 def _posted_by(answer: models.Answer, at: datetime) -> None:

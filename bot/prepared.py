@@ -1,4 +1,4 @@
-"""Hot-path statements: built with SQLAlchemy Core, compiled once per dialect, run on the DBAPI cursor.
+"""Hot-path statements: built with SQLAlchemy Core, compiled once per dialect and driver, run on the DBAPI cursor.
 
 SQLAlchemy's `Connection.execute` costs about 60–80 µs a statement before the driver sees it
 (cache-key generation, parameter construction, result set-up); the driver itself takes about 10.
@@ -35,12 +35,14 @@ class Prepared:
 
     def __init__(self, build: Callable[[str], ClauseElement]) -> None:
         self._build = build
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}  # by dialect and driver: their placeholders differ
 
     def rows(self, session: Session, params: Mapping[str, Any]) -> Sequence[Any]:
         """Run the statement in the session's transaction and return its rows (values as the driver gives them)."""
+        session.flush()  # the statement must see the session's changes (a no-op when there are none)
         connection = session.connection()
-        compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
+        dialect = connection.dialect
+        compiled = self._compiled.get((dialect.name, dialect.driver)) or self._compile(dialect)
         values = {**compiled.fixed, **params} if compiled.fixed else params
         processed = [process(values[name]) if process else values[name] for name, process in compiled.order]
         cursor = connection.connection.cursor()
@@ -57,7 +59,13 @@ class Prepared:
         compiled = self._build(dialect.name).compile(dialect=dialect)
         binds = compiled.binds  # type: ignore[attr-defined]
         names: list[str] = list(compiled.positiontup or ()) if dialect.positional else list(binds)  # type: ignore[attr-defined]
-        order = tuple((name, binds[name].type.bind_processor(dialect)) for name in names)
+        order = tuple((name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names)
         fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
-        self._compiled[dialect.name] = made = _Compiled(compiled.string, order, tuple(names), fixed, dialect.positional)
+        # Columns the statement leaves out but whose Python-side default SQLAlchemy would fill in.
+        for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:  # type: ignore[attr-defined]
+            default = column.default if column in compiled.insert_prefetch else column.onupdate  # type: ignore[attr-defined]
+            if default is None or not default.is_scalar:
+                raise TypeError(f"{column} needs a default computed per row, which a prepared statement cannot give")
+            fixed[column.key] = default.arg
+        self._compiled[dialect.name, dialect.driver] = made = _Compiled(compiled.string, order, tuple(names), fixed, dialect.positional)
         return made

@@ -60,7 +60,6 @@ def member_id(session: Session, ref: UserRef, now: datetime, *, is_bot: bool = F
         return known.id
     workspace = workspace_id(session, ref.workspace, now)
     member = {"workspace": workspace, "external_id": ref.id}
-    session.flush()  # the statements below run on the connection and must see the session's changes
     rows = _FIND_MEMBER.rows(session, member)
     if not rows:
         _ADD_MEMBER.run(session, {**member, "name": ref.name, "is_bot": is_bot, "at": now})

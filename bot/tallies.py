@@ -3,8 +3,10 @@
 A rating counts while its answer stands (posted in a prompt's thread, not withdrawn), its rater is
 not the answer's author, and neither the rater nor the author is a bot. Each rating row carries
 whether it counts, and each answer the count and sum of the ratings that count. Both are
-recomputed from the rows for one message whenever anything about that message changes, never
-adjusted by deltas, so a replayed or reordered event recomputes the same values.
+recomputed from rows, never adjusted by deltas, so a replayed or reordered event recomputes the
+same values: a rating's mark when it is written (`counts`) and again for every rating on a message
+whenever its answer or one of its members changes (`refresh`); the answer's tally whenever any of
+them changes (`recount`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from bot.prepared import Prepared
 
 def refresh(session: Session, channel_id: int, message_id: str) -> None:
     """Recompute which ratings on one message count, and that message's answer tally (two statements)."""
-    session.flush()  # the statements below run on the connection and must see the session's changes
     on_message = {"channel": channel_id, "message": message_id}
     _MARK_COUNTED.run(session, on_message)
     _RECOUNT_ANSWER.run(session, on_message)
