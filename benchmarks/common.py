@@ -138,9 +138,9 @@ async def running_bot(
         await bot.stop()
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process, from /proc (Linux)."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory of a process now, from /proc (Linux); `field="VmHWM"` for its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")

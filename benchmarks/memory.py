@@ -3,11 +3,16 @@
 Seeds a fresh database with `--channels` channels, half on Slack (spread over workspaces installed
 through OAuth) and half in a Discord guild, all scheduled for the current minute so that the first
 tick posts to every one of them; starts `python -m bot run` with both adapters against the fake
-Slack and the fake Discord, and reads the process's RSS from /proc: once both adapters are up, and
-again once the tick has posted to every channel. Prints one JSON line.
+Slack and the fake Discord, and reads the RSS of the bot's process alone (the fakes run in this
+one) from /proc: once both adapters are up, again once the tick has posted to every channel, and
+the process's peak (VmHWM) at that point. Prints one JSON line.
+
+The database is at head when the bot starts, as at every start but the first after an upgrade;
+`--migrate-at-start` leaves it one revision behind, so the bot runs that migration itself first.
 
     python -m benchmarks.memory                      # 1000 channels, Slack and Discord
     python -m benchmarks.memory --platforms slack    # 1000 channels, Slack only
+    python -m benchmarks.memory --migrate-at-start   # the first start after an upgrade
     python -m benchmarks.memory --small              # CI: 50 channels
 """
 
@@ -22,15 +27,33 @@ import time
 from pathlib import Path
 from typing import Any
 
+from alembic.script import ScriptDirectory
+
+import migrations
 from benchmarks.common import bot_environment, database, free_port, machine, rss_bytes, running_bot
 from benchmarks.fanout import SIGNING_SECRET, LimitedDiscord, LimitedSlack, posted_in_database, seed, seed_discord
+from bot import db
 from bot.settings import Settings
 
 TARGET_MB = 100.0
 MB = 1024 * 1024
 
 
-async def measure(url: str, folder: Path, channels: int, workspaces: int, platforms: list[str], timeout: float) -> dict[str, Any]:
+async def step_back_one_revision(url: str) -> str:
+    """Downgrade the database to the revision before head, so that the bot's start migrates it; returns that revision."""
+    previous = ScriptDirectory.from_config(db.alembic_config(url)).get_revision(migrations.HEAD).down_revision
+    assert isinstance(previous, str)
+    engine = db.create_engine(url)
+    try:
+        await db.downgrade(engine, previous)
+    finally:
+        await engine.dispose()
+    return previous
+
+
+async def measure(
+    url: str, folder: Path, channels: int, workspaces: int, platforms: list[str], timeout: float, *, migrate_at_start: bool,
+) -> dict[str, Any]:
     on_discord = channels // 2 if "discord" in platforms else 0
     on_slack = channels - on_discord if "slack" in platforms else 0
     # Limits far above what the run needs: this measures memory, not pacing.
@@ -51,6 +74,7 @@ async def measure(url: str, folder: Path, channels: int, workspaces: int, platfo
         discord_channels = discord.add_channels(on_discord)
         if on_discord:
             await seed_discord(settings, discord, discord_channels)  # migrations again: a no-op at head
+        started_at = await step_back_one_revision(url) if migrate_at_start else migrations.HEAD
 
         def posted() -> int:
             on_discord_posted = sum(1 for n in discord.prompts_by_channel(discord_channels).values() if n)
@@ -64,12 +88,13 @@ async def measure(url: str, folder: Path, channels: int, workspaces: int, platfo
             while posted() < channels and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.5)  # the tick records its posts and a second tick runs, finding nothing due
-            after_tick = rss_bytes(bot.pid)
+            after_tick, peak = rss_bytes(bot.pid), rss_bytes(bot.pid, "VmHWM")
         recorded = await posted_in_database(url)
     return {
         "channels": channels, "slack_channels": on_slack, "slack_workspaces": workspaces if on_slack else 0,
-        "discord_channels": on_discord, "platforms": platforms,
+        "discord_channels": on_discord, "platforms": platforms, "database_at_start": started_at,
         "rss_after_start_mb": round(after_start / MB, 1), "rss_after_tick_mb": round(after_tick / MB, 1),
+        "rss_peak_mb": round(peak / MB, 1),
         "posted_channels": posted(), "prompts_recorded": recorded,
     }
 
@@ -80,14 +105,16 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--channels", type=int, default=None)
     parser.add_argument("--workspaces", type=int, default=None, help="Slack workspaces the Slack channels are spread over")
     parser.add_argument("--platforms", default="slack,discord", help="slack, discord, or both (comma-separated)")
+    parser.add_argument("--migrate-at-start", action="store_true", help="start the bot one revision behind head")
     args = parser.parse_args(argv)
     platforms = [p for p in ("slack", "discord") if p in args.platforms.split(",")]
     channels = args.channels or (50 if args.small else 1000)
     workspaces = args.workspaces or (2 if args.small else 20)
     with tempfile.TemporaryDirectory(prefix="prepbot-memory-") as name:
         async with database("sqlite", Path(name)) as url:
-            figures = await measure(url, Path(name), channels, workspaces, platforms, 60.0 if args.small else 300.0)
-    peak = max(figures["rss_after_start_mb"], figures["rss_after_tick_mb"])
+            figures = await measure(url, Path(name), channels, workspaces, platforms, 60.0 if args.small else 300.0,
+                                    migrate_at_start=args.migrate_at_start)
+    peak = max(figures["rss_after_start_mb"], figures["rss_after_tick_mb"], figures["rss_peak_mb"])
     result = {
         "benchmark": "memory", "backend": "sqlite", "small": args.small, **figures,
         "target_mb": TARGET_MB, "target_met": peak <= TARGET_MB and figures["prompts_recorded"] == channels,

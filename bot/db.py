@@ -7,11 +7,9 @@ import logging
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -19,6 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from bot import ids
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 Result = TypeVar("Result")
 
@@ -121,6 +122,8 @@ def transactions(sessions: async_sessionmaker[AsyncSession]) -> Transactions:
 
 def alembic_config(url: str) -> Config:
     """Alembic's configuration for `url`, pointing at the migrations shipped with the package."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -128,15 +131,37 @@ def alembic_config(url: str) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` over the engine's own connection."""
+    """Apply migrations up to `revision` over the engine's own connection.
+
+    A database already at head, as it is at every start but the first after an upgrade, is left
+    alone without importing Alembic: it and Mako would stay in the memory of a running bot.
+    """
+    if revision == "head" and await stamped_revisions(engine) == [migrations.HEAD]:
+        return
+    from alembic import command
+
     await _run_migration(engine, command.upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    from alembic import command
+
     await _run_migration(engine, command.downgrade, revision)
 
 
-async def _run_migration(engine: AsyncEngine, step: Any, revision: str) -> None:
+async def stamped_revisions(engine: AsyncEngine) -> list[str]:
+    """The revisions Alembic has recorded in the database; none for a database it never migrated."""
+
+    def read(connection: Connection) -> list[str]:
+        if not inspect(connection).has_table("alembic_version"):
+            return []
+        return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def _run_migration(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
     url = engine.url.render_as_string(hide_password=False)
     config = alembic_config(url)
 

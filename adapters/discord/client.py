@@ -56,6 +56,7 @@ class PrepClientMixin:
             intents=intents(message_content=message_content),
             member_cache_flags=discord.MemberCacheFlags.none(),
             chunk_guilds_at_startup=False,
+            max_messages=None,  # every handler takes raw or fresh payloads; a cache of messages would only cost memory
             **options,
         )
         self.prep = core

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+import migrations
 from benchmarks import ackpath, fanout, memory, queries
 from tests.conftest import POSTGRES_URL
 
@@ -47,6 +48,13 @@ async def test_the_memory_benchmark_reads_the_memory_of_a_bot_serving_both_platf
     assert figures["slack_channels"] > 0 and figures["discord_channels"] > 0
     assert figures["posted_channels"] == figures["prompts_recorded"] == figures["channels"]
     assert 0 < figures["rss_after_start_mb"] <= figures["rss_after_tick_mb"] * 2
+    assert figures["rss_peak_mb"] >= max(figures["rss_after_start_mb"], figures["rss_after_tick_mb"])
+
+
+async def test_the_memory_benchmark_can_start_the_bot_behind_head_so_that_it_migrates_first() -> None:
+    figures = await memory.main(["--small", "--migrate-at-start"])
+    assert figures["database_at_start"] != migrations.HEAD
+    assert figures["posted_channels"] == figures["prompts_recorded"] == figures["channels"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -126,6 +126,13 @@ async def test_a_member_who_refuses_dms_still_answers_and_is_not_asked_again(bot
     assert len(refused) == 1
 
 
+async def test_the_client_keeps_no_messages_in_memory(bot: Bot, thread: int, answer: Json) -> None:
+    await bot.fake.react(bot.fake.bob, thread, int(answer["id"]), KEYCAPS[3])
+    await bot.settle()
+    assert await bot.ratings(answer["id"]) == {bot.fake.bob.id: 3}
+    assert bot.adapter.client is not None and list(bot.adapter.client.cached_messages) == []
+
+
 async def test_reactions_and_deletes_on_messages_the_client_never_cached_still_count(fake: FakeDiscord, launch: Launch) -> None:
     first = await launch(discord_message_content=True)
     await first.setup_channel()
