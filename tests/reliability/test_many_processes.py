@@ -1,0 +1,71 @@
+"""Several `prepbot run` OS processes on one database, posting to one fake platform: 200 channels due at once get one post each.
+
+Three processes share a PostgreSQL database, two a SQLite file; all post to one fake Slack, or to
+one fake Discord. They start with the workspace and no channels. Once every process serves the
+platform, 200 channels due a minute ago are added in one transaction, so every process's next tick
+(five a second) finds all of them due at the same moment, as when the minute they are scheduled
+for arrives. Only the database's claims stand between the processes: each channel must end with
+exactly one post on the platform, sent once, and its prompt row `posted` with that message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import db
+from bot.settings import Settings
+from tests.conftest import FIXTURE_BANK, Databases
+from tests.reliability.platforms import Platform, platform  # noqa: F401 (the fixture)
+from tests.reliability.support import add_channels, eventually, launch, logged, prompt_rows, seed
+
+CHANNELS = 200
+PROCESSES = {"sqlite": 2, "postgresql": 3}
+
+
+@pytest.fixture
+async def engine(databases: Databases) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(await databases.new())
+    yield engine
+    await engine.dispose()
+
+
+async def test_several_processes_on_one_database_post_each_of_200_channels_due_at_once_exactly_once(
+    platform: Platform, engine: AsyncEngine, tmp_path: Path,
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    await seed(engine, Settings(database_url=url, question_bank_dir=FIXTURE_BANK, default_track="mini"),
+               platform.name, platform.workspace, {})
+    environment = platform.environment(url)
+    bots = [await launch(environment, tmp_path, f"prepbot-{n}") for n in range(PROCESSES[engine.dialect.name])]
+    try:
+        await asyncio.gather(*(logged(bot, platform.ready_line) for bot in bots))
+        channels = platform.new_channels(CHANNELS)
+        await add_channels(engine, platform.name, platform.workspace, dict.fromkeys(channels, timedelta(minutes=1)))
+
+        async def all_posted() -> bool:
+            for bot in bots:
+                assert bot.process.returncode is None, bot.log.read_text()
+            rows = await prompt_rows(engine)
+            return len(rows) == CHANNELS and all(row.status == "posted" for row in rows.values())
+
+        await eventually(all_posted, f"all {CHANNELS} prompts to be recorded")
+    finally:
+        codes = await asyncio.gather(*(bot.stop() for bot in bots))
+    logs = [bot.log.read_text() for bot in bots]
+    assert codes == [130] * len(bots) and not any("Traceback" in log for log in logs), "\n".join(logs)
+
+    rows = await prompt_rows(engine)
+    for channel in channels:
+        [prompt] = platform.prompts(channel)
+        assert (rows[channel].message_id, rows[channel].marker, True) == (prompt.message_id, prompt.marker, prompt.thread_open)
+    assert {channel: platform.sends(channel) for channel in channels} == dict.fromkeys(channels, 1), "sent once, never again"
+    # Every post is some process's own, and each process logs what it posted: the counts add up to one per channel.
+    posted_by = [log.count("INFO bot.posting: posted prompt") for log in logs]
+    assert sum(posted_by) == CHANNELS, posted_by
+    print(f"posts by process: {posted_by}")
