@@ -58,19 +58,18 @@ def examples(default: int) -> int:
 async def seed(engine: AsyncEngine, settings: Settings, platform: str, workspace: str, channels: dict[str, timedelta]) -> None:
     """A migrated database whose channels were each due `ago` ago, daily, while the bot was down."""
     await app.prepare_database(settings, engine)
-    async with db.session_factory(engine)() as session, session.begin():
-        session.add(models.Workspace(platform=platform, external_id=workspace, created_at=datetime.now(UTC)))
-    await add_channels(engine, platform, workspace, channels)
+    await add_workspace(engine, platform, workspace, channels)
 
 
-async def add_channels(engine: AsyncEngine, platform: str, workspace: str, channels: dict[str, timedelta]) -> None:
-    """Channels of the workspace, each scheduled daily at the minute `ago` ago, added in one transaction."""
+async def add_workspace(engine: AsyncEngine, platform: str, workspace: str, channels: dict[str, timedelta]) -> None:
+    """A workspace and its channels, each scheduled daily at the minute `ago` ago, added in one transaction."""
     now = datetime.now(UTC)
     async with db.session_factory(engine)() as session, session.begin():
-        space = await session.scalar(select(models.Workspace.id).where(
-            models.Workspace.platform == platform, models.Workspace.external_id == workspace))
+        space = models.Workspace(platform=platform, external_id=workspace, created_at=now)
+        session.add(space)
+        await session.flush()
         session.add_all(models.Channel(
-            workspace_id=space, external_id=external, track="mini", post_time=(now - ago).time().replace(second=0, microsecond=0),
+            workspace_id=space.id, external_id=external, track="mini", post_time=(now - ago).time().replace(second=0, microsecond=0),
             timezone="UTC", weekdays=EVERY_DAY, paused=False, created_at=now - timedelta(days=7), updated_at=now - timedelta(days=7),
         ) for external, ago in channels.items())
 
@@ -101,12 +100,12 @@ async def kill(bot: BotProcess) -> None:
     await bot.process.wait()
 
 
-async def logged(bot: BotProcess, wanted: str, timeout: float = PROCESS_WAIT_SECONDS) -> None:
-    """Wait until the process's log holds `wanted`; fail, with the log, if it exits or the time runs out."""
+async def logged(bot: BotProcess, wanted: str, timeout: float = PROCESS_WAIT_SECONDS, *, times: int = 1) -> None:
+    """Wait until the process has logged `wanted` `times` times; fail, with the log, if it exits or the time runs out."""
     deadline = time.monotonic() + timeout
-    while wanted not in (log := bot.log.read_text(errors="replace")):
+    while (log := bot.log.read_text(errors="replace")).count(wanted) < times:
         if bot.process.returncode is not None or time.monotonic() > deadline:
-            raise AssertionError(f"never logged {wanted!r} (exit code {bot.process.returncode}):\n{log}")
+            raise AssertionError(f"never logged {wanted!r} {times} times (exit code {bot.process.returncode}):\n{log}")
         await asyncio.sleep(0.02)
 
 

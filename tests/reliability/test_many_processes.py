@@ -1,10 +1,10 @@
 """Several `prepbot run` OS processes on one database, posting to one fake platform: 200 channels due at once get one post each.
 
 Three processes share a PostgreSQL database, two a SQLite file; all post to one fake Slack, or to
-one fake Discord. They start with the workspace and no channels. Once every process serves the
-platform, 200 channels due a minute ago are added in one transaction, so every process's next tick
-(five a second) finds all of them due at the same moment, as when the minute they are scheduled
-for arrives. Only the database's claims stand between the processes: each channel must end with
+one fake Discord. They start together on a new, empty database, so they also race to migrate it
+and to load the question bank. Once every process serves the platform, a workspace with 200
+channels due a minute ago is added in one transaction, so every process's next tick finds all of
+them due at the same moment, as when the minute they are scheduled for arrives. Only the database's claims stand between the processes: each channel must end with
 exactly one post on the platform, sent once, and its prompt row `posted` with that message.
 """
 
@@ -19,10 +19,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import db
-from bot.settings import Settings
-from tests.conftest import FIXTURE_BANK, Databases
+from tests.conftest import Databases
 from tests.reliability.platforms import Platform, platform  # noqa: F401 (the fixture)
-from tests.reliability.support import add_channels, eventually, launch, logged, prompt_rows, seed
+from tests.reliability.support import add_workspace, eventually, launch, logged, prompt_rows
 
 CHANNELS = 200
 PROCESSES = {"sqlite": 2, "postgresql": 3}
@@ -38,15 +37,13 @@ async def engine(databases: Databases) -> AsyncIterator[AsyncEngine]:
 async def test_several_processes_on_one_database_post_each_of_200_channels_due_at_once_exactly_once(
     platform: Platform, engine: AsyncEngine, tmp_path: Path,
 ) -> None:
-    url = engine.url.render_as_string(hide_password=False)
-    await seed(engine, Settings(database_url=url, question_bank_dir=FIXTURE_BANK, default_track="mini"),
-               platform.name, platform.workspace, {})
-    environment = platform.environment(url)
+    # A tick a second: every process joins the race within a second, without re-reading 200 claims five times a second.
+    environment = platform.environment(engine.url.render_as_string(hide_password=False)) | {"PREP_TICK_SECONDS": "1"}
     bots = [await launch(environment, tmp_path, f"prepbot-{n}") for n in range(PROCESSES[engine.dialect.name])]
     try:
         await asyncio.gather(*(logged(bot, platform.ready_line) for bot in bots))
         channels = platform.new_channels(CHANNELS)
-        await add_channels(engine, platform.name, platform.workspace, dict.fromkeys(channels, timedelta(minutes=1)))
+        await add_workspace(engine, platform.name, platform.workspace, dict.fromkeys(channels, timedelta(minutes=1)))
 
         async def all_posted() -> bool:
             for bot in bots:
