@@ -38,6 +38,10 @@ class Held:
         """Carry the call out but never answer it: the platform has the message, the caller never hears so."""
         self._decide(Verdict.LAND_UNANSWERED)
 
+    def drop(self) -> None:
+        """Never carry the call out (as if it was lost on its way)."""
+        self._decide(Verdict.DROP)
+
     def _decide(self, verdict: Verdict) -> None:
         if not self.verdict.done():
             self.verdict.set_result(verdict)
@@ -69,14 +73,10 @@ class Holds:
         rule.remaining -= 1
         held = Held(key, args, asyncio.get_running_loop().create_future())
         self.held.append(held)
-        stopping = asyncio.ensure_future(self.stopped.wait())
-        try:
-            await asyncio.wait({held.verdict, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if not held.verdict.done() or gone():
-            return Verdict.DROP
-        return held.verdict.result()
+        if self.stopped.is_set():
+            held.drop()
+        verdict = await held.verdict
+        return Verdict.DROP if gone() else verdict
 
     async def unanswered(self) -> None:
         """Where a `LAND_UNANSWERED` call waits: until the fake stops."""
@@ -85,3 +85,5 @@ class Holds:
     def stop(self) -> None:
         """Let every held call go (dropped, unless already decided) as the fake shuts down."""
         self.stopped.set()
+        for held in self.held:
+            held.drop()

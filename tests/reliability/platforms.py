@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
-
-import pytest
 
 from adapters.slack.translate import prompt_marker
 from tests.fakes.discord import FakeDiscord
@@ -108,15 +105,3 @@ class DiscordPlatform:
 
     def sends(self, channel: str) -> int:
         return len(self.fake.calls_to("POST", rf"/channels/{channel}/messages"))
-
-
-
-@pytest.fixture(params=["slack", "discord"])
-async def platform(request: pytest.FixtureRequest) -> AsyncIterator[Platform]:
-    """A fake Slack, then a fake Discord: every process test runs on both."""
-    if request.param == "slack":
-        async with FakeSlack() as slack:
-            yield SlackPlatform(slack)
-    else:
-        async with FakeDiscord() as discord:
-            yield DiscordPlatform(discord)

@@ -36,7 +36,7 @@ from bot.posting import CLAIM_TIMEOUT
 from bot.settings import Settings
 from tests.conftest import FIXTURE_BANK
 from tests.fakes.slack import wait_until
-from tests.reliability.platforms import Platform, platform  # noqa: F401 (the fixture)
+from tests.reliability.platforms import Platform
 from tests.reliability.support import (
     PROCESS_WAIT_SECONDS, backdate_claims, eventually, kill, launch, logged, prompt_rows, seed, waiting_to_claim, write_lock,
 )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import db
 from tests.conftest import Databases
-from tests.reliability.platforms import Platform, platform  # noqa: F401 (the fixture)
+from tests.reliability.platforms import Platform
 from tests.reliability.support import add_workspace, eventually, launch, logged, prompt_rows
 
 CHANNELS = 200
