@@ -151,15 +151,6 @@ class LimitedDiscord(FakeDiscord):
             self._channel_posts[channel] = [*recent, now]
         return await super()._limited(method, path)
 
-    def add_channels(self, count: int) -> list[int]:
-        ids = []
-        for n in range(count):
-            channel = self.new_id()
-            self.channels[channel] = self._text_channel(channel, f"practice-{n}")
-            self.messages[channel] = {}
-            ids.append(channel)
-        return ids
-
     def prompts_by_channel(self, channels: list[int]) -> dict[int, int]:
         """How many prompts (bot posts that opened a thread) each channel holds."""
         return {c: sum(1 for m in self.bot_posts(c) if m.get("thread")) for c in channels}

@@ -65,6 +65,7 @@ async def prepare_database(settings: Settings, engine: AsyncEngine) -> bank.Sync
     await db.upgrade(engine)
     sessions = db.session_factory(engine)
     async with sessions() as session, session.begin():
+        await db.hold_startup_lock(session)
         report = await bank.sync(session, tracks, utc_now())
     logger.info("question bank synced: %s added, %s updated, %s retired, %s unchanged",
                 report.added, report.updated, report.retired, report.unchanged)

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import Connection, Engine, event, func, inspect, select, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -26,6 +26,8 @@ Result = TypeVar("Result")
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The advisory lock every prepbot process on one PostgreSQL database takes for its start-up work.
+STARTUP_LOCK_KEY = 0x70726570
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -53,6 +55,18 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def hold_startup_lock(connection: AsyncConnection | AsyncSession) -> None:
+    """Until this transaction ends, be the only process doing start-up work (migrations, the bank sync).
+
+    Processes started together on one database would otherwise race to create the same tables
+    and rows, and all but one fail to start. On PostgreSQL this is a transaction-scoped advisory
+    lock; on SQLite, every transaction already begins IMMEDIATE, which serializes writers.
+    """
+    bind = connection.get_bind() if isinstance(connection, AsyncSession) else connection
+    if bind.dialect.name == "postgresql":
+        await connection.execute(select(func.pg_advisory_xact_lock(STARTUP_LOCK_KEY)))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -170,5 +184,6 @@ async def _run_migration(engine: AsyncEngine, step: Callable[[Config, str], None
         step(config, revision)
 
     async with engine.begin() as connection:
+        await hold_startup_lock(connection)
         await connection.run_sync(run)
     logger.info("database at %s migrated to %s", make_url(url).render_as_string(hide_password=True), revision)

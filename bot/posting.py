@@ -122,6 +122,8 @@ class Poster:
             logger.exception("posting prompt %s to %s failed; it will be reconciled and retried", prompt_id, ref)
             return PostResult(ref, local_date, Outcome.FAILED, prompt_id)
         assert posted is not None
+        # A crash from here until the record leaves a post that landed unrecorded: the next taker finds it by marker.
+        logger.debug("prompt %s landed in %s as %s; recording it", prompt_id, ref, posted.id)
         await self._record(prompt_id, token, posted.id)
         logger.info("posted prompt %s to %s for %s as %s", prompt_id, ref, local_date, posted.id)
         return PostResult(ref, local_date, Outcome.POSTED, prompt_id, posted.id)

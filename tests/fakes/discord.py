@@ -17,6 +17,9 @@ exactly (discord.py parses nothing else). Use it as `async with FakeDiscord() as
 - Limits and failures: `rate_limit` (429 with `retry_after` and the `X-RateLimit-*` headers),
   `lose_response`, `unavailable`, `refuse_logins`, `refuse_dms`, `allow_message_content`,
   `recommended_shards`, `close_after_ready`.
+- Crash points: `holds` (see `tests.fakes.holds`) stops a request before it is carried out, keyed
+  `"POST /channels/1/messages"`; a held request is then answered, carried out unanswered, or,
+  when its client is gone, dropped (neither carried out nor recorded).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.holds import Holds, Verdict
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 API_PREFIX = "/api/v10"
@@ -206,6 +211,7 @@ class FakeDiscord:
         self.recommended_shards = 1  # what GET /gateway/bot recommends; more than 1 makes sharding required
         self.on_thread_created: Callable[[int], Awaitable[None]] | None = None
         self._lost: list[RateLimitRule] = []
+        self.holds = Holds()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -220,6 +226,7 @@ class FakeDiscord:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001 - aiohttp keeps the bound port here
 
     async def stop(self) -> None:
+        self.holds.stop()
         for task in self._closing:
             task.cancel()
         for socket in list(self._sockets):
@@ -244,6 +251,16 @@ class FakeDiscord:
 
     def new_id(self) -> int:
         return snowflake_at(datetime.now(UTC), next(self._ids))
+
+    def add_channels(self, count: int) -> list[int]:
+        """`count` more text channels in the guild (`practice-0`, ...); their ids."""
+        ids = []
+        for n in range(count):
+            channel = self.new_id()
+            self.channels[channel] = self._text_channel(channel, f"practice-{n}")
+            self.messages[channel] = {}
+            ids.append(channel)
+        return ids
 
     # -- what tests ask for ------------------------------------------------------------------
 
@@ -524,6 +541,10 @@ class FakeDiscord:
         path = request.path[len(API_PREFIX):]
         arrived = time.monotonic()
         request[BODY] = body
+        verdict = await self.holds.gate(f"{request.method} {path}", body,
+                                        lambda: request.transport is None or request.transport.is_closing())
+        if verdict is Verdict.DROP:
+            return web.Response(status=503)  # never carried out; its caller is gone
         response = await self._limited(request.method, path) or await handler(request)
         for rule in self._lost:
             if rule.remaining > 0 and rule.method == request.method and rule.pattern.fullmatch(path):
@@ -532,6 +553,8 @@ class FakeDiscord:
                 break
         self.calls.append(Call(request.method, path, dict(request.query), body, response.status, arrived))
         await self._notify()
+        if verdict is Verdict.LAND_UNANSWERED:
+            await self.holds.unanswered()
         return response
 
     async def _limited(self, method: str, path: str) -> web.Response | None:

@@ -2,7 +2,8 @@
 
 It answers the way Slack does (`{"ok": false, "error": ...}` with HTTP 200 for API errors, 429
 with `Retry-After` when rate limited), records every call, and keeps the messages it was sent
-so `conversations.history` can be asked about them later, metadata included.
+so `conversations.history` can be asked about them later, metadata included. `holds` (see
+`tests.fakes.holds`) stops a call, keyed by its method, before it is carried out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.holds import Holds, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class FakeSlack:
         self.sockets: list[web.WebSocketResponse] = []
         self.connections = 0
         self._faults: dict[str, list[_Fault]] = {}
+        self.holds = Holds()  # `holds.hold("chat.postMessage")`: stop a call before it is carried out
         self._ts = itertools.count(1)
         self._envelopes = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -114,6 +118,7 @@ class FakeSlack:
         await self.stop()
 
     async def stop(self) -> None:
+        self.holds.stop()
         self._release.set()
         for socket in list(self.sockets):
             await socket.close()
@@ -200,6 +205,9 @@ class FakeSlack:
         args = await _arguments(request)
         token = _bearer(request) or args.pop("token", None)
         self.calls.append(Call(method, args, token, time.monotonic()))
+        verdict = await self.holds.gate(method, args, lambda: request.transport is None or request.transport.is_closing())
+        if verdict is Verdict.DROP:
+            return web.Response(status=503)  # never carried out; its caller is gone
         fault = self._take_fault(method)
         if fault is not None and fault.kind == "ratelimit":
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
@@ -207,6 +215,8 @@ class FakeSlack:
         if fault is not None and fault.kind == "error":
             return web.json_response({"ok": False, "error": fault.error})
         answer = self._answer(method, args, token)
+        if verdict is Verdict.LAND_UNANSWERED:
+            await self.holds.unanswered()
         if fault is not None and fault.kind == "drop":
             assert request.transport is not None
             request.transport.abort()

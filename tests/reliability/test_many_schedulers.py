@@ -3,8 +3,8 @@
 Each core has its own engine, as separate processes would: three on PostgreSQL, two on one SQLite
 file. They tick concurrently, two ticks per core at once, then again, then after any claim would have gone stale, and the
 posts are counted on every core's chat and in the database. A second test shares one platform
-between the cores and loses sends mid-flight, so that the cores race to take stale claims over. (The version with OS processes posting
-to a fake Slack or Discord waits for the adapters.)
+between the cores and loses sends mid-flight, so that the cores race to take stale claims over. The version with `prepbot run`
+OS processes posting to the fake Slack and Discord is `test_many_processes.py`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import app, db, models
 from bot.core import PrepBot
 from bot.fake_chat import FakeChat
-from bot.schedule import EVERY_DAY
 from bot.settings import Settings
 from tests.conftest import FIXTURE_BANK
+from tests.reliability.support import seed
 
 ROOT = Path(__file__).parent.parent.parent
 CATCH_UP_LIMIT = 60.0
@@ -45,20 +45,6 @@ class WaitingAdapter:
 
     async def run(self, core: PrepBot) -> None:
         await self.stop.wait()
-
-
-async def seed(engine: AsyncEngine, settings: Settings, platform: str, workspace: str, channels: dict[str, timedelta]) -> None:
-    """A migrated database whose channels were each due `ago` ago, daily, while the bot was down."""
-    await app.prepare_database(settings, engine)
-    now = datetime.now(UTC)
-    async with db.session_factory(engine)() as session, session.begin():
-        space = models.Workspace(platform=platform, external_id=workspace, created_at=now)
-        session.add(space)
-        await session.flush()
-        for external, ago in channels.items():
-            session.add(models.Channel(
-                workspace_id=space.id, external_id=external, track="mini", post_time=(now - ago).time().replace(second=0, microsecond=0),
-                timezone="UTC", weekdays=EVERY_DAY, paused=False, created_at=now - timedelta(days=7), updated_at=now - timedelta(days=7)))
 
 
 async def prompts_by_channel(engine: AsyncEngine) -> dict[str, list[str]]:
