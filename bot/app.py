@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Protocol, TextIO
 
@@ -18,6 +19,7 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 
 PLATFORMS = ("slack", "discord", "console")
+GIL_SWITCH_SECONDS = 0.0005
 
 
 class Adapter(Protocol):
@@ -127,6 +129,9 @@ async def discord_invite(settings: Settings, application_id: str | None) -> tupl
 
 async def run(settings: Settings, platforms: Sequence[str], stdin: TextIO, stdout: TextIO) -> None:
     """Serve the given platforms until one adapter stops (the console at end of input) or we are cancelled."""
+    # The event loop shares the GIL with the thread that applies batches of events (`db.InAThread`);
+    # at Python's default 5 ms switch interval, each batch held every acknowledgement back that long.
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     engine = db.create_engine(settings.database_url)
     scheduler: TickScheduler | None = None
     try:
