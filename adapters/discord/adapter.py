@@ -15,7 +15,7 @@ import yarl
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord.client import PrepClient, PrepClientMixin, ShardedPrepClient
-from adapters.discord.port import REQUESTS_PER_SECOND, DiscordChat
+from adapters.discord.port import REQUEST_SECONDS, REQUESTS_PER_SECOND, DiscordChat
 from adapters.discord.threads import ThreadParents
 from bot.core import PrepBot
 from bot.settings import Settings
@@ -63,6 +63,8 @@ class DiscordAdapter:
         stable_seconds: float = STABLE_SECONDS,
         client_options: Mapping[str, Any] | None = None,
         requests_per_second: float = REQUESTS_PER_SECOND,
+        request_seconds: float = REQUEST_SECONDS,
+        send_retry_seconds: float = 1.0,
     ) -> None:
         if not settings.discord_token:
             raise ValueError("DiscordAdapter needs DISCORD_TOKEN")
@@ -72,9 +74,9 @@ class DiscordAdapter:
         self._first_retry = first_retry_seconds
         self._max_retry = max_retry_seconds
         self._stable = stable_seconds
-        self._client_options = dict(client_options or {})
+        self._client_options = {"request_seconds": request_seconds, "retry_seconds": send_retry_seconds, **(client_options or {})}
         self._threads = ThreadParents()
-        self._chat = DiscordChat(self._threads, requests_per_second)
+        self._chat = DiscordChat(self._threads, requests_per_second, request_seconds=request_seconds, retry_seconds=send_retry_seconds)
         self.client: PrepClientMixin | None = None
         self._auto_shard = False
 

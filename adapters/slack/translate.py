@@ -24,6 +24,7 @@ from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
 PLATFORM = "slack"
 PROMPT_EVENT_TYPE = "prepbot_prompt"
+REPLY_EVENT_TYPE = "prepbot_reply"
 DRILL_CALLBACK_ID = "drill_me"
 
 # Subtypes that are a member's reply carrying text; every other subtype (joins, topic changes, …) is not an answer.
@@ -212,28 +213,37 @@ def shortcut_event(shortcut: Mapping[str, Any], at: datetime) -> DrillRequested 
 # ---- outbound ------------------------------------------------------------------------------------
 
 
-def prompt_metadata(marker: str) -> dict[str, Any]:
-    return {"event_type": PROMPT_EVENT_TYPE, "event_payload": {"marker": marker}}
+def prompt_metadata(marker: str, event_type: str = PROMPT_EVENT_TYPE) -> dict[str, Any]:
+    return {"event_type": event_type, "event_payload": {"marker": marker}}
 
 
-def prompt_marker(message: Mapping[str, Any]) -> str | None:
+def prompt_marker(message: Mapping[str, Any], event_type: str = PROMPT_EVENT_TYPE) -> str | None:
     """The reconcile marker a prompt carries in its message metadata, if it is one of ours."""
     metadata = message.get("metadata") or {}
-    if metadata.get("event_type") != PROMPT_EVENT_TYPE:
+    if metadata.get("event_type") != event_type:
         return None
     marker = (metadata.get("event_payload") or {}).get("marker")
     return str(marker) if marker else None
 
 
-def post_arguments(action: Action) -> dict[str, Any]:
-    """Keyword arguments for `chat.postMessage` (prompt, thread reply) or `chat.postEphemeral` (private)."""
+def reply_marker(message: Mapping[str, Any]) -> str | None:
+    """The marker a thread reply of ours carries, so a reply whose outcome was unknown is found instead of resent."""
+    return prompt_marker(message, REPLY_EVENT_TYPE)
+
+
+def post_arguments(action: Action, *, marker: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for `chat.postMessage` (prompt, thread reply) or `chat.postEphemeral` (private).
+
+    A thread reply carries `marker` in its metadata when given one.
+    """
     rendered: dict[str, Any] = {"blocks": blocks(action.message), "text": fallback_text(action.message)}
     match action:
-        case PostPrompt(channel=channel, marker=marker):
-            return {"channel": channel.id, **rendered, "metadata": prompt_metadata(marker),
+        case PostPrompt(channel=channel, marker=prompt):
+            return {"channel": channel.id, **rendered, "metadata": prompt_metadata(prompt),
                     "unfurl_links": False, "unfurl_media": False}
         case PostReply(thread=thread):
-            return {"channel": thread.channel.id, "thread_ts": thread.id, **rendered,
+            reply = {"metadata": prompt_metadata(marker, REPLY_EVENT_TYPE)} if marker is not None else {}
+            return {"channel": thread.channel.id, "thread_ts": thread.id, **rendered, **reply,
                     "unfurl_links": False, "unfurl_media": False}
         case PostPrivately(channel=channel, user=user):
             return {"channel": channel.id, "user": user.id, **rendered}

@@ -33,6 +33,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.faults import RATE_LIMITED, TIMEOUT, Fault, RandomFaults
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 API_PREFIX = "/api/v10"
 MESSAGE_CONTENT_INTENT = 1 << 15
@@ -43,6 +45,8 @@ HEARTBEAT_INTERVAL_MS = 41_250
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 16) | (1 << 6) | (1 << 31)
 MANAGE_GUILD = 1 << 5
 Json = dict[str, Any]
+# Requests made while logging in and syncing commands, which random faults leave alone.
+START_UP_PATHS = re.compile(r"GET /(users/@me|oauth2/applications/@me|applications/@me|gateway|gateway/bot)|PUT /applications/.*")
 BODY = web.RequestKey("body", object)
 
 
@@ -64,6 +68,7 @@ class Call:
     body: Any
     status: int = 0
     at: float = 0.0  # time.monotonic() when the request arrived
+    fault: Fault | None = None  # the random fault the request was answered with
 
 
 @dataclass(slots=True)
@@ -206,6 +211,7 @@ class FakeDiscord:
         self.recommended_shards = 1  # what GET /gateway/bot recommends; more than 1 makes sharding required
         self.on_thread_created: Callable[[int], Awaitable[None]] | None = None
         self._lost: list[RateLimitRule] = []
+        self.random_faults: RandomFaults | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -220,6 +226,8 @@ class FakeDiscord:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001 - aiohttp keeps the bound port here
 
     async def stop(self) -> None:
+        if self.random_faults is not None:
+            self.random_faults.stop()
         for task in self._closing:
             task.cancel()
         for socket in list(self._sockets):
@@ -273,6 +281,15 @@ class FakeDiscord:
         """Carry out the next `times` matching requests but answer `status`, as when a response is lost."""
         self._lost.append(RateLimitRule(method, re.compile(path), times, 0.0, str(status)))
 
+    def fail_randomly(self, rate: float, seed: int, *, late_seconds: float = 60.0) -> RandomFaults:
+        """From now on answer a `rate` share of REST requests with a random fault (`tests.fakes.faults`).
+
+        Start-up requests (the bot's identity, the gateway's address, command sync) are left alone.
+        A fault is drawn for `"METHOD /path"`.
+        """
+        self.random_faults = RandomFaults(rate, seed, lambda name: not START_UP_PATHS.fullmatch(name), late_seconds)
+        return self.random_faults
+
     def calls_to(self, method: str, path: str) -> list[Call]:
         pattern = re.compile(path)
         return [c for c in self.calls if c.method == method and pattern.fullmatch(c.path)]
@@ -282,6 +299,13 @@ class FakeDiscord:
 
     def bot_posts(self, channel_id: int | None = None) -> list[Json]:
         return [m for m in self.channel_messages(channel_id or self.channel_id) if int(m["author"]["id"]) == self.bot.id]
+
+    def add_channel(self, name: str) -> int:
+        """Another text channel in the guild (before the bot connects, so GUILD_CREATE lists it)."""
+        channel_id = self.new_id()
+        self.channels[channel_id] = self._text_channel(channel_id, name)
+        self.messages[channel_id] = {}
+        return channel_id
 
     def thread(self, thread_id: int) -> Json | None:
         channel = self.channels.get(thread_id)
@@ -524,6 +548,12 @@ class FakeDiscord:
         path = request.path[len(API_PREFIX):]
         arrived = time.monotonic()
         request[BODY] = body
+        fault = self.random_faults.draw(f"{request.method} {path}") if self.random_faults is not None else None
+        if fault is not None:
+            response = await self._faulty(fault, request, handler)
+            self.calls.append(Call(request.method, path, dict(request.query), body, response.status, arrived, fault))
+            await self._notify()
+            return response
         response = await self._limited(request.method, path) or await handler(request)
         for rule in self._lost:
             if rule.remaining > 0 and rule.method == request.method and rule.pattern.fullmatch(path):
@@ -533,6 +563,23 @@ class FakeDiscord:
         self.calls.append(Call(request.method, path, dict(request.query), body, response.status, arrived))
         await self._notify()
         return response
+
+    async def _faulty(self, fault: Fault, request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """Answer a request the way `fault` says; the work is done first if the fault comes after it."""
+        assert self.random_faults is not None
+        if fault.kind == RATE_LIMITED:
+            retry_after = 0.2
+            return _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": False}, 429, {
+                "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}", "X-RateLimit-Bucket": "fake-random",
+                "X-RateLimit-Scope": "user", "Retry-After": "1", "Via": "1.1 google"})
+        done = await self.random_faults.carry_out(fault, lambda: handler(request))
+        if fault.kind == TIMEOUT:  # the client waited it out after all
+            return done or _json({"message": "Gateway Timeout", "code": 0}, 504)
+        if fault.status == 500:
+            return _json({"message": "500: Internal Server Error", "code": 0}, 500)
+        return web.Response(status=fault.status, text="<html><body>upstream unavailable</body></html>", content_type="text/html")
 
     async def _limited(self, method: str, path: str) -> web.Response | None:
         for rule in self._rate_limits:
