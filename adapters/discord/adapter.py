@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ import discord.http
 import yarl
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.logs import redact
 from adapters.discord.client import PrepClient, PrepClientMixin, ShardedPrepClient
 from adapters.discord.port import REQUEST_SECONDS, REQUESTS_PER_SECOND, DiscordChat
 from adapters.discord.threads import ThreadParents
@@ -29,6 +31,10 @@ MAX_RETRY_SECONDS = 300.0
 STABLE_SECONDS = 60.0
 GATEWAY_AUTHENTICATION_FAILED = 4004
 GATEWAY_SHARDING_REQUIRED = 4011
+# An interaction's token answers as the bot for 15 minutes; discord.py logs it at DEBUG in webhook URLs
+# and in every INTERACTION_CREATE it receives.
+INTERACTION_TOKEN = re.compile(r"(/(?:interactions|webhooks)/\d+/|'token': ')[^/?'\s]+")
+DISCORD_LOGGERS = ("discord.gateway", "discord.webhook.async_", "discord.http", "discord.client", "discord.state")
 
 
 class DiscordRefused(Exception):
@@ -106,6 +112,7 @@ class DiscordAdapter:
         so a restart storm never turns into a login storm. A refused token or intent stops the adapter.
         """
         redirect(self._settings.discord_api_url, self._settings.discord_gateway_url)
+        redact(DISCORD_LOGGERS, INTERACTION_TOKEN)
         # prepbot never joins voice; discord.py would warn at every start that voice libraries are missing.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         delay = self._first_retry

@@ -32,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.logs import redact
 from adapters.slack import translate
 from adapters.slack.http import build_web_app
 from adapters.slack.manifest import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
@@ -63,6 +64,10 @@ RATE_LIMIT_RETRIES = 8
 # Slack answers a Web API call in well under a second; one taking longer is treated as lost (and, if a read, asked again).
 REQUEST_SECONDS = 10.0
 GC_YOUNG_THRESHOLD = 10_000
+# Slack's tokens (bot, user, refresh, app-level) by their documented prefixes.
+SLACK_TOKEN = re.compile(r"()\bx(?:ox[abpre]|app)-[0-9A-Za-z-]+")
+# SQLAlchemy's statement log shows an installation's bot token among a statement's parameters and a row's values.
+TOKEN_BEARING_LOGGERS = ("sqlalchemy.engine.Engine",)
 
 
 class SlackAdapter:
@@ -601,6 +606,7 @@ def _quiet_token_logs() -> None:
         named = logging.getLogger(name)
         if named.getEffectiveLevel() < logging.INFO:
             named.setLevel(logging.INFO)
+    redact(TOKEN_BEARING_LOGGERS, SLACK_TOKEN)
 
 
 class _WithoutTokenNotice(logging.Filter):
