@@ -353,13 +353,15 @@ class FakeDiscord:
         })
 
     async def invoke(self, user: FakeUser, command: str, *path: str, options: dict[str, Any] | None = None,
-                     channel_id: int | None = None, autocomplete: str | None = None) -> FakeInteraction:
+                     channel_id: int | None = None, autocomplete: str | None = None,
+                     raw_options: list[Json] | None = None) -> FakeInteraction:
         """A member runs a slash command, e.g. `invoke(alice, "prep", "leaderboard", options={"period": "all"})`.
 
         With `autocomplete`, the named option is the focused one and the interaction is of type 4.
+        `raw_options` are sent as given (e.g. of a type the command does not declare), in place of `options`.
         """
         channel_id = channel_id or self.channel_id
-        leaf: list[Json] = [
+        leaf: list[Json] = raw_options if raw_options is not None else [
             {"name": name, "type": 3, "value": value, **({"focused": True} if name == autocomplete else {})}
             for name, value in (options or {}).items()
         ]

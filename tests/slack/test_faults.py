@@ -60,7 +60,7 @@ def landed(calls: list, **args: str) -> int:  # type: ignore[type-arg]
     return sum(1 for call in calls if call.fault is not None and call.fault.landed and all(call.args.get(k) == v for k, v in args.items()))
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 4])  # seeds whose faults hit prompts, replies and private notes alike
 async def test_every_post_and_reply_arrives_once_while_slack_fails_a_fifth_of_its_calls(slack: Slack, seed: int) -> None:
     fake = slack.fake
     faults = fake.fail_randomly(0.2, seed)
@@ -90,7 +90,7 @@ async def test_every_post_and_reply_arrives_once_while_slack_fails_a_fifth_of_it
     await slack.adapter.drain()
     faults.paused = True
 
-    posted = [call for call in fake.calls_to("chat.postMessage")]
+    posted = fake.calls_to("chat.postMessage")
     for channel in CHANNELS:
         assert len(fake.posts(channel, top_level=True)) == 1, f"{channel}: one prompt"
         drills = Counter(user for user in (MEMBERS[0], MEMBERS[1]) for p in fake.posts(channel, thread=prompts[channel])
@@ -109,10 +109,8 @@ async def test_every_post_and_reply_arrives_once_while_slack_fails_a_fifth_of_it
     assert len([p for p in fake.posts() if "thread_ts" not in p]) == len(CHANNELS)
     assert all(call.args.get("metadata") for call in posted if call.args.get("thread_ts")), "every reply carries its marker"
 
-    async with slack.sessions() as session:
-        assert await session.scalar(select(models.Answer.id).where(models.Answer.message_id == answers[CHANNELS[0]][MEMBERS[0]]))
     assert len(await slack.answers()) == 3 * len(CHANNELS)
     assert await slack.ratings() == {(answers[c][MEMBERS[0]], MEMBERS[1]): 4 for c in CHANNELS}
     kinds = Counter(fault.kind for _, fault in faults.drawn)
     assert set(kinds) == {"rate-limited", "server-error", "timeout"} and any(f.landed for _, f in faults.drawn), kinds
-    assert any(name == RESPONSE_URL for name, _ in faults.drawn) or seed != 1
+    assert {"chat.postMessage", "chat.postEphemeral", RESPONSE_URL} <= {name for name, _ in faults.drawn}
