@@ -132,43 +132,15 @@ class SlackChat:
         raise RuntimeError(f"gave up on a reply in {channel} after {SEND_ATTEMPTS} attempts")
 
     async def _find_reply(self, client: AsyncWebClient, thread: MessageRef, marker: str, since: float) -> MessageRef | None:
-        cursor: str | None = None
-        for _ in range(HISTORY_PAGES):
-            arguments: dict[str, Any] = {
-                "channel": thread.channel.id, "ts": thread.id, "oldest": f"{since:.6f}", "inclusive": True,
-                "include_all_metadata": True, "limit": 200,
-            }
-            if cursor:
-                arguments["cursor"] = cursor
-            response = await client.conversations_replies(**arguments)
-            for message in response.get("messages") or []:
-                if translate.reply_marker(message) == marker:
-                    return MessageRef(thread.channel, str(message["ts"]))
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return None
-        logger.warning("gave up looking for a reply marker in %s after %s pages of the thread", thread, HISTORY_PAGES)
-        return None
+        return await _find_marked(
+            client.conversations_replies, {"channel": thread.channel.id, "ts": thread.id, "oldest": f"{since:.6f}"},
+            translate.reply_marker, marker, thread.channel)
 
     async def find_prompt(self, channel: ChannelRef, marker: str, since: datetime) -> MessageRef | None:
         client = await self._client_for(channel.workspace.id)
-        cursor: str | None = None
-        for _ in range(HISTORY_PAGES):
-            arguments: dict[str, Any] = {
-                "channel": channel.id, "oldest": f"{since.timestamp():.6f}", "inclusive": True,
-                "include_all_metadata": True, "limit": 200,
-            }
-            if cursor:
-                arguments["cursor"] = cursor
-            response = await client.conversations_history(**arguments)
-            for message in response.get("messages") or []:
-                if translate.prompt_marker(message) == marker:
-                    return MessageRef(channel, str(message["ts"]))
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return None
-        logger.warning("gave up looking for prompt marker in %s after %s pages of history", channel, HISTORY_PAGES)
-        return None
+        return await _find_marked(
+            client.conversations_history, {"channel": channel.id, "oldest": f"{since.timestamp():.6f}"},
+            translate.prompt_marker, marker, channel)
 
     async def reply_privately(self, channel: ChannelRef, user: UserRef, message: Message, thread: MessageRef | None = None) -> None:
         """An ephemeral message, in a thread when given one."""
@@ -188,6 +160,25 @@ class SlackChat:
                 if not outcome_unknown(error) or attempt == SEND_ATTEMPTS - 1:
                     raise
                 logger.warning("a private message in %s met %s; sending it again", channel, describe(error))
+
+
+async def _find_marked(
+    read: Callable[..., Awaitable[Any]], query: dict[str, Any], marker_of: Callable[[Any], str | None], marker: str,
+    channel: ChannelRef,
+) -> MessageRef | None:
+    """The message carrying `marker`, paging through `read` (a channel's history or a thread's replies) from `query`."""
+    cursor: str | None = None
+    for _ in range(HISTORY_PAGES):
+        arguments = {**query, "inclusive": True, "include_all_metadata": True, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        response = await read(**arguments)
+        for message in response.get("messages") or []:
+            if marker_of(message) == marker:
+                return MessageRef(channel, str(message["ts"]))
+        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return None
+    logger.warning("gave up looking for marker %s in %s after %s pages", marker, channel, HISTORY_PAGES)
+    return None
 
 
 def outcome_unknown(error: BaseException) -> bool:

@@ -309,8 +309,6 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
         inclusive = _truthy(args.get("inclusive"))
-        limit = int(args.get("limit") or 100)
-        start = int(args.get("cursor") or 0)
 
         def within(ts: float) -> bool:
             return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
@@ -318,12 +316,7 @@ class FakeSlack:
         # Only top-level messages (and broadcasts) are in a channel's history; replies are in threads.
         top = [m for m in reversed(self.messages.get(channel, []))
                if within(float(m["ts"])) and ("thread_ts" not in m or m.get("subtype") == "thread_broadcast")]
-        page = top[start:start + limit]
-        if not _truthy(args.get("include_all_metadata")):
-            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
-        more = start + limit < len(top)
-        return {"ok": True, "messages": page, "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        return _page(top, args)
 
     def _replies(self, workspace: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         channel, thread = str(args.get("channel") or ""), str(args.get("ts") or "")
@@ -331,16 +324,8 @@ class FakeSlack:
         if not channel or not any(m["ts"] == thread for m in messages):
             return {"ok": False, "error": "thread_not_found"}
         oldest = float(args.get("oldest") or 0)
-        limit = int(args.get("limit") or 100)
-        start = int(args.get("cursor") or 0)
         # The parent first, then its replies oldest first.
-        found = [m for m in messages if m["ts"] == thread or (m.get("thread_ts") == thread and float(m["ts"]) >= oldest)]
-        page = found[start:start + limit]
-        if not _truthy(args.get("include_all_metadata")):
-            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
-        more = start + limit < len(found)
-        return {"ok": True, "messages": page, "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        return _page([m for m in messages if m["ts"] == thread or (m.get("thread_ts") == thread and float(m["ts"]) >= oldest)], args)
 
     def _oauth_access(self, args: dict[str, Any]) -> dict[str, Any]:
         workspace = self.oauth_codes.pop(str(args.get("code")), None)
@@ -453,6 +438,16 @@ def _json(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("{", "["):
         return json.loads(value)
     return value
+
+
+def _page(found: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+    """One page of `found` by the call's `cursor` and `limit`, without metadata unless `include_all_metadata`."""
+    limit, start = int(args.get("limit") or 100), int(args.get("cursor") or 0)
+    page = found[start:start + limit]
+    if not _truthy(args.get("include_all_metadata")):
+        page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+    more = start + limit < len(found)
+    return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
 
 def _truthy(value: Any) -> bool:
