@@ -15,10 +15,10 @@ import discord.http
 import yarl
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.logs import redact
 from adapters.discord.client import PrepClient, PrepClientMixin, ShardedPrepClient
 from adapters.discord.port import REQUEST_SECONDS, REQUESTS_PER_SECOND, DiscordChat
 from adapters.discord.threads import ThreadParents
+from adapters.logs import redact
 from bot.core import PrepBot
 from bot.settings import Settings
 

@@ -181,7 +181,6 @@ class DiscordChat:
             self._no_dms.add(action.user.id)
             logger.info("member %s does not accept DMs; skipped a private message", action.user.id)
 
-
     async def _again(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         return await again_after_unknown(
             call, what, request_seconds=self._request_seconds, retry_seconds=self._retry_seconds, pace=self._pace)
