@@ -50,7 +50,7 @@ async def post_every_room(bot: Bot, core: PrepBot, clock: FakeClock) -> dict[int
     raise AssertionError(f"not every room was posted after {ROUNDS} rounds: {prompts}")
 
 
-@pytest.mark.parametrize("seed", [1, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 async def test_every_post_and_reply_arrives_once_while_discord_fails_a_fifth_of_its_requests(bot: Bot, seed: int) -> None:
     fake = bot.fake
     # The ticking core's clock runs an hour behind: however far the rounds move it, it stays in Discord's past,

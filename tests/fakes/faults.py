@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -31,7 +32,10 @@ class Fault:
 
 
 class RandomFaults:
-    """Draws a fault for a `rate` share of calls from a seeded generator, so a failing run replays with its seed.
+    """Draws a fault for a `rate` share of calls from seeded generators, so a failing run replays with its seed.
+
+    Each kind of call (its name with long numbers, i.e. ids, left out) has a generator of its own:
+    the n-th call of a kind meets the same fault however the calls of different kinds interleave.
 
     The faults are a third 429s, a third 500/502/503 and a third timeouts, and a 5xx or a timeout
     comes after the work as often as before it: both happen in reality. `drawn` lists every fault
@@ -45,16 +49,20 @@ class RandomFaults:
         self.late_seconds = late_seconds
         self.drawn: list[tuple[str, Fault]] = []
         self.paused = False
-        self._rng = random.Random(seed)
+        self._rngs: dict[str, random.Random] = {}
         self._chosen = chosen
         self._stopped = asyncio.Event()
 
     def draw(self, name: str) -> Fault | None:
-        if self.paused or not self._chosen(name) or self._rng.random() >= self.rate:
+        if self.paused or not self._chosen(name):
             return None
-        kind = self._rng.choice((RATE_LIMITED, SERVER_ERROR, TIMEOUT))
-        status = {RATE_LIMITED: 429, SERVER_ERROR: self._rng.choice((500, 502, 503)), TIMEOUT: 0}[kind]
-        fault = Fault(kind, status, kind != RATE_LIMITED and self._rng.random() < 0.5)
+        kind_of_call = re.sub(r"\d{6,}", "#", name)
+        rng = self._rngs.setdefault(kind_of_call, random.Random(f"{self.seed}/{kind_of_call}"))
+        if rng.random() >= self.rate:
+            return None
+        kind = rng.choice((RATE_LIMITED, SERVER_ERROR, TIMEOUT))
+        status = {RATE_LIMITED: 429, SERVER_ERROR: rng.choice((500, 502, 503)), TIMEOUT: 0}[kind]
+        fault = Fault(kind, status, kind != RATE_LIMITED and rng.random() < 0.5)
         self.drawn.append((name, fault))
         return fault
 
