@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,8 +16,9 @@ import yarl
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord.client import PrepClient, PrepClientMixin, ShardedPrepClient
-from adapters.discord.port import REQUESTS_PER_SECOND, DiscordChat
+from adapters.discord.port import REQUEST_SECONDS, REQUESTS_PER_SECOND, DiscordChat
 from adapters.discord.threads import ThreadParents
+from adapters.logs import redact
 from bot.core import PrepBot
 from bot.settings import Settings
 
@@ -29,6 +31,10 @@ MAX_RETRY_SECONDS = 300.0
 STABLE_SECONDS = 60.0
 GATEWAY_AUTHENTICATION_FAILED = 4004
 GATEWAY_SHARDING_REQUIRED = 4011
+# An interaction's token answers as the bot for 15 minutes; discord.py logs it at DEBUG in webhook URLs
+# and in every INTERACTION_CREATE it receives.
+INTERACTION_TOKEN = re.compile(r"(/(?:interactions|webhooks)/\d+/|'token': ')[^/?'\s]+")
+DISCORD_LOGGERS = ("discord.gateway", "discord.webhook.async_", "discord.http", "discord.client", "discord.state")
 
 
 class DiscordRefused(Exception):
@@ -63,6 +69,8 @@ class DiscordAdapter:
         stable_seconds: float = STABLE_SECONDS,
         client_options: Mapping[str, Any] | None = None,
         requests_per_second: float = REQUESTS_PER_SECOND,
+        request_seconds: float = REQUEST_SECONDS,
+        send_retry_seconds: float = 1.0,
     ) -> None:
         if not settings.discord_token:
             raise ValueError("DiscordAdapter needs DISCORD_TOKEN")
@@ -72,9 +80,9 @@ class DiscordAdapter:
         self._first_retry = first_retry_seconds
         self._max_retry = max_retry_seconds
         self._stable = stable_seconds
-        self._client_options = dict(client_options or {})
+        self._client_options = {"request_seconds": request_seconds, "retry_seconds": send_retry_seconds, **(client_options or {})}
         self._threads = ThreadParents()
-        self._chat = DiscordChat(self._threads, requests_per_second)
+        self._chat = DiscordChat(self._threads, requests_per_second, request_seconds=request_seconds, retry_seconds=send_retry_seconds)
         self.client: PrepClientMixin | None = None
         self._auto_shard = False
 
@@ -104,6 +112,7 @@ class DiscordAdapter:
         so a restart storm never turns into a login storm. A refused token or intent stops the adapter.
         """
         redirect(self._settings.discord_api_url, self._settings.discord_gateway_url)
+        redact(DISCORD_LOGGERS, INTERACTION_TOKEN)
         # prepbot never joins voice; discord.py would warn at every start that voice libraries are missing.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         delay = self._first_retry

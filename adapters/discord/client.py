@@ -14,6 +14,7 @@ import yarl
 
 from adapters.discord import translate
 from adapters.discord.commands import build_tree
+from adapters.discord.port import REQUEST_SECONDS, again_after_unknown
 from adapters.discord.threads import ThreadParents
 from bot.actions import Reply
 from bot.core import PrepBot
@@ -29,6 +30,7 @@ RAW_REACTIONS = frozenset({"raw_reaction_add", "raw_reaction_remove"})
 # The core's own send timeout bounds how long a prompt can stay unrecorded after its thread opened.
 RECORD_WAIT_SECONDS = 35.0
 RECORD_POLL_SECONDS = 0.05
+ALREADY_ACKNOWLEDGED = 40060
 SOMETHING_WENT_WRONG = "Something went wrong on prepbot's side; nothing was changed. Try again shortly."
 
 
@@ -50,7 +52,8 @@ class PrepClientMixin:
 
     def __init__(
         self, *, core: PrepBot, threads: ThreadParents, message_content: bool, dev_guild: int | None,
-        gateway_from_rest: bool, on_logged_in: Callable[[], None] = lambda: None, **options: Any,
+        gateway_from_rest: bool, on_logged_in: Callable[[], None] = lambda: None,
+        request_seconds: float = REQUEST_SECONDS, retry_seconds: float = 1.0, **options: Any,
     ) -> None:
         super().__init__(  # type: ignore[call-arg]
             intents=intents(message_content=message_content),
@@ -66,6 +69,8 @@ class PrepClientMixin:
         self.became_ready = False
         self._gateway_from_rest = gateway_from_rest
         self._on_logged_in = on_logged_in
+        self._request_seconds = request_seconds
+        self._retry_seconds = retry_seconds
         self._bots: set[int] = set()
         self._deliveries: dict[int, tuple[str, datetime]] = {}
         self._last_at = datetime.min.replace(tzinfo=UTC)
@@ -231,12 +236,19 @@ class PrepClientMixin:
         self, interaction: discord.Interaction, work: Awaitable[Reply | None], *, defer: bool, ephemeral: bool,
         decorate: Callable[[Message], Message],
     ) -> None:
-        """Reply within Discord's 3 s: directly when the core is quick, else defer and follow up."""
+        """Reply within Discord's 3 s: directly when the core is quick, else defer and then edit the deferred response.
+
+        Each response is made again after an unknown outcome: Discord refuses a second response to an
+        interaction (so a refusal after a lost answer means the first one landed), and the edit that
+        completes a deferred response is the same edit however often it is made; a follow-up message
+        made again would be a second message.
+        """
         task = asyncio.ensure_future(work)
         if not defer:
             await asyncio.wait({task}, timeout=ACK_SECONDS)
-        if not task.done():
-            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        deferred = not task.done()
+        if deferred:
+            await self._respond_once(interaction, lambda: interaction.response.defer(ephemeral=ephemeral, thinking=True))
         try:
             reply = await task
         except Exception:
@@ -245,10 +257,20 @@ class PrepClientMixin:
         if reply is None:
             reply = Reply(Message.text("That request was already handled."))
         embed = translate.render(decorate(reply.message))
-        if interaction.response.is_done():
-            await interaction.followup.send(embed=embed, ephemeral=reply.private)
+        if deferred:
+            await again_after_unknown(lambda: interaction.edit_original_response(embed=embed), f"the reply to {interaction.id}",
+                                      request_seconds=self._request_seconds, retry_seconds=self._retry_seconds)
         else:
-            await interaction.response.send_message(embed=embed, ephemeral=reply.private)
+            await self._respond_once(interaction, lambda: interaction.response.send_message(embed=embed, ephemeral=reply.private))
+
+    async def _respond_once(self, interaction: discord.Interaction, respond: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await again_after_unknown(respond, f"the response to {interaction.id}",
+                                      request_seconds=self._request_seconds, retry_seconds=self._retry_seconds)
+        except discord.HTTPException as error:
+            # Only an attempt of ours can have responded first: its answer was lost, but it landed.
+            if error.code != ALREADY_ACKNOWLEDGED:
+                raise
 
     async def _handle(self, event: Event) -> None:
         try:

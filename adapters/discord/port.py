@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
+import aiohttp
 import discord
 
 from adapters.discord import translate
@@ -15,6 +19,8 @@ from bot.actions import Action, PostPrivately, PostPrompt, PostReply
 from bot.refs import ChannelRef, MessageRef
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: a daily question's thread stays open until the next
 THREAD_ALREADY_EXISTS = 160004
@@ -25,6 +31,38 @@ HISTORY_LIMIT = 100
 REQUESTS_PER_SECOND = 30.0
 # Less than the core's own send timeout, so a post waiting for the login fails cleanly rather than being cut off.
 CONNECT_WAIT_SECONDS = 20.0
+# Discord answers a request in well under a second; one taking longer is treated as lost and made again.
+REQUEST_SECONDS = 10.0
+# A request whose outcome is unknown (a 5xx, a timeout) is made again, up to this many times in all.
+ATTEMPTS = 4
+
+
+def outcome_unknown(error: BaseException) -> bool:
+    """Whether a failed request may or may not have been carried out: a 5xx, a timeout, a lost connection."""
+    return isinstance(error, discord.DiscordServerError | aiohttp.ClientError | TimeoutError | ConnectionError)
+
+
+async def again_after_unknown(
+    call: Callable[[], Awaitable[T]], what: str, *, request_seconds: float, retry_seconds: float,
+    pace: contextlib.AbstractAsyncContextManager[None] | None = None,
+) -> T:
+    """`call()`, made again after an unknown outcome; only for requests that are safe to repeat.
+
+    Every request given here is: a message sent with a nonce and `enforce_nonce` (Discord returns
+    the first message for a repeated nonce), a lookup, a thread that says so when it exists, an
+    interaction response (Discord refuses a second one) or an edit.
+    """
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(retry_seconds * 2 ** (attempt - 1))
+        try:
+            async with pace if pace is not None else contextlib.nullcontext():
+                return await asyncio.wait_for(call(), request_seconds)
+        except Exception as error:
+            if not outcome_unknown(error) or attempt == ATTEMPTS - 1:
+                raise
+            logger.warning("%s met %s; trying again", what, type(error).__name__)
+    raise AssertionError("unreachable")
 
 
 class Pace:
@@ -50,8 +88,13 @@ class Pace:
 class DiscordChat:
     """Carries out the core's actions through a discord.py client (set once the client exists)."""
 
-    def __init__(self, threads: ThreadParents, requests_per_second: float = REQUESTS_PER_SECOND) -> None:
+    def __init__(
+        self, threads: ThreadParents, requests_per_second: float = REQUESTS_PER_SECOND, *,
+        request_seconds: float = REQUEST_SECONDS, retry_seconds: float = 1.0,
+    ) -> None:
         self._client: discord.Client | None = None
+        self._request_seconds = request_seconds
+        self._retry_seconds = retry_seconds
         self._ready = asyncio.Event()
         self._threads = threads
         self._pace = Pace(requests_per_second)
@@ -82,8 +125,9 @@ class DiscordChat:
                 return await self._post_prompt(client, action)
             case PostReply():
                 thread = client.get_partial_messageable(int(action.thread.id), guild_id=_guild_id(action.thread.channel))
-                async with self._pace:
-                    sent = await thread.send(embed=translate.render(action.message))
+                nonce = secrets.token_hex(12)
+                embed = translate.render(action.message)
+                sent = await self._again(lambda: thread.send(embed=embed, nonce=nonce), f"a reply in {action.thread}")
                 return MessageRef(action.thread.channel, str(sent.id))
             case PostPrivately():
                 await self._send_privately(client, action)
@@ -94,7 +138,11 @@ class DiscordChat:
         client = await self.connected()
         messageable = client.get_partial_messageable(int(channel.id), guild_id=_guild_id(channel))
         after = discord.Object(discord.utils.time_snowflake(since))
-        async for message in messageable.history(after=after, limit=HISTORY_LIMIT, oldest_first=True):
+
+        async def recent() -> list[discord.Message]:
+            return [m async for m in messageable.history(after=after, limit=HISTORY_LIMIT, oldest_first=True)]
+
+        for message in await self._again(recent, f"the history of {channel}"):
             if client.user is not None and message.author.id == client.user.id and translate.has_marker(message, marker):
                 await self._open_thread(client, int(channel.id), message.id, translate.thread_name_of(message))
                 return MessageRef(channel, str(message.id))
@@ -105,35 +153,37 @@ class DiscordChat:
         messageable = client.get_partial_messageable(channel_id, guild_id=_guild_id(action.channel))
         # discord.py sends a nonce with enforce_nonce: a retried send with the same nonce (within a few
         # minutes) returns the first message instead of creating a second one.
-        async with self._pace:
-            sent = await messageable.send(
-                embed=translate.render(action.message, marker=action.marker), nonce=translate.nonce_for(action.marker))
+        embed, nonce = translate.render(action.message, marker=action.marker), translate.nonce_for(action.marker)
+        sent = await self._again(lambda: messageable.send(embed=embed, nonce=nonce), f"the prompt for {action.channel}")
         await self._open_thread(client, channel_id, sent.id, translate.thread_name(action.message))
         return MessageRef(action.channel, str(sent.id))
 
     async def _open_thread(self, client: discord.Client, channel_id: int, message_id: int, name: str) -> None:
+        # Known before Discord answers: a member may answer in the thread (whose id is the message's) at once.
+        self._threads.opened(message_id, channel_id)
         try:
-            async with self._pace:
-                await client.http.start_thread_with_message(
-                    channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+            await self._again(lambda: client.http.start_thread_with_message(
+                channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES), f"the thread on {message_id}")
         except discord.HTTPException as error:
             if error.code != THREAD_ALREADY_EXISTS:
                 raise
-        self._threads.opened(message_id, channel_id)
 
     async def _send_privately(self, client: discord.Client, action: PostPrivately) -> None:
         if action.user.id in self._no_dms:
             return
+        embed, nonce = translate.render(action.message), secrets.token_hex(12)
         try:
-            async with self._pace:
-                dm = await client.create_dm(discord.Object(int(action.user.id)))
-            async with self._pace:
-                await dm.send(embed=translate.render(action.message))
+            dm = await self._again(lambda: client.create_dm(discord.Object(int(action.user.id))), "opening a DM")
+            await self._again(lambda: dm.send(embed=embed, nonce=nonce), "a DM")
         except discord.Forbidden as error:
             if error.code != CANNOT_DM_USER:
                 raise
             self._no_dms.add(action.user.id)
             logger.info("member %s does not accept DMs; skipped a private message", action.user.id)
+
+    async def _again(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        return await again_after_unknown(
+            call, what, request_seconds=self._request_seconds, retry_seconds=self._retry_seconds, pace=self._pace)
 
 
 def _guild_id(channel: ChannelRef) -> int:

@@ -32,11 +32,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.logs import redact
 from adapters.slack import translate
 from adapters.slack.http import build_web_app
 from adapters.slack.manifest import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
 from adapters.slack.oauth import SqlInstallationStore, SqlOAuthStateStore
-from adapters.slack.port import Pacer, SlackChat
+from adapters.slack.port import Pacer, ReadRetryHandler, SlackChat, describe, outcome_unknown
 from bot.actions import PostReply, Reply
 from bot.app import StartupError
 from bot.commands import ORGANIZER_COMMANDS
@@ -60,7 +61,13 @@ MAX_CACHED = 10_000
 SHUTDOWN_GRACE_SECONDS = 5.0
 # Slack's Retry-After for chat.postMessage is usually a second or two; eight waits ride out a burst.
 RATE_LIMIT_RETRIES = 8
+# Slack answers a Web API call in well under a second; one taking longer is treated as lost (and, if a read, asked again).
+REQUEST_SECONDS = 10.0
 GC_YOUNG_THRESHOLD = 10_000
+# Slack's tokens (bot, user, refresh, app-level) by their documented prefixes.
+SLACK_TOKEN = re.compile(r"()\bx(?:ox[abpre]|app)-[0-9A-Za-z-]+")
+# SQLAlchemy's statement log shows an installation's bot token among a statement's parameters and a row's values.
+TOKEN_BEARING_LOGGERS = ("sqlalchemy.engine.Engine",)
 
 
 class SlackAdapter:
@@ -78,6 +85,7 @@ class SlackAdapter:
     def __init__(
         self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *,
         clock: Clock = utc_now, pace_seconds: float = 1.0, fast_path: bool = True,
+        request_seconds: float = REQUEST_SECONDS, retry_seconds: float = 1.0,
     ) -> None:
         if not settings.slack_configured:
             raise StartupError("Slack needs SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN "
@@ -92,6 +100,7 @@ class SlackAdapter:
         _quiet_token_logs()
         self._sessions = sessions
         self._clock = clock
+        self._request_seconds = request_seconds
         # slack_sdk appends method names to the base URL as is, so it must end in a slash.
         self._api_url = (settings.slack_api_url or SLACK_API_URL).rstrip("/") + "/"
         # One HTTP session for every Web API call, opened in `run`; without it slack_sdk opens one per call.
@@ -107,7 +116,7 @@ class SlackAdapter:
         self._verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
         self._fast = fast_path
         self._tasks: set[asyncio.Task[None]] = set()
-        self._chat = SlackChat(self._client_for, Pacer(pace_seconds), self._spawn)
+        self._chat = SlackChat(self._client_for, Pacer(pace_seconds), self._spawn, retry_seconds=retry_seconds)
         self._ready = asyncio.Event()
         self._core: PrepBot | None = None
         self.http_port: int | None = None
@@ -124,7 +133,8 @@ class SlackAdapter:
     async def run(self, core: PrepBot) -> None:
         """Check the credentials, serve HTTP (and Socket Mode when configured) until cancelled."""
         self._core = core
-        self._http = aiohttp.ClientSession()
+        # slack_sdk applies its own timeout only to sessions it opens itself; this one carries it.
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._request_seconds))
         self._client.session = self._http
         try:
             await self._serve()
@@ -385,7 +395,8 @@ class SlackAdapter:
         if response_url:
             # The response URL works even in channels the bot is not a member of; chat.postEphemeral does not.
             try:
-                response = await AsyncWebhookClient(response_url, retry_handlers=_retry_handlers()).send(
+                webhook = AsyncWebhookClient(response_url, timeout=_whole_seconds(self._request_seconds), retry_handlers=_retry_handlers())
+                response = await webhook.send(
                     text=translate.fallback_text(reply.message), blocks=translate.blocks(reply.message),
                     response_type="ephemeral")
                 if response.status_code == 200:
@@ -422,6 +433,11 @@ class SlackAdapter:
         except (SlackApiError, LookupError) as error:
             logger.warning("users.info for %s failed: %s", user_id, _reason(error))
             return None
+        except Exception as error:
+            if not outcome_unknown(error):
+                raise
+            logger.warning("users.info for %s failed: %s", user_id, describe(error))
+            return None
         info: Mapping[str, Any] = response.get("user") or {}
         if len(self._users) >= MAX_CACHED:
             self._users = {k: v for k, v in self._users.items() if v[0] > now}
@@ -449,7 +465,8 @@ class SlackAdapter:
     # ---- Web API clients -------------------------------------------------------------------------
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
-        return AsyncWebClient(token=token, base_url=self._api_url, retry_handlers=_retry_handlers(), session=self._http)
+        return AsyncWebClient(token=token, base_url=self._api_url, timeout=_whole_seconds(self._request_seconds),
+                              retry_handlers=_retry_handlers(), session=self._http)
 
     async def _client_for(self, team_id: str) -> AsyncWebClient:
         if self._installations is None:
@@ -564,10 +581,16 @@ def _names_organizer_command(text: str) -> bool:
 
 
 def _retry_handlers() -> list[Any]:
-    # Only 429s are retried: Slack did not act on them. A connection error or a 5xx after a
-    # chat.postMessage may have posted already, and a blind resend would post the day's question
-    # twice; the poster reconciles by the prompt's marker instead.
-    return [AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
+    # Writes are retried blindly only after a 429: Slack did not act on it. A connection error, a
+    # timeout or a 5xx after a chat.postMessage may have posted already, and a blind resend would
+    # post twice; the poster reconciles a prompt by its marker, and `SlackChat` looks for a reply's
+    # marker before sending it again. Reads are asked again after those too.
+    return [AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES), ReadRetryHandler()]
+
+
+def _whole_seconds(seconds: float) -> int:
+    # slack_sdk takes whole seconds for the sessions it opens itself (a tick at shutdown, response URLs).
+    return max(1, round(seconds))
 
 
 def _reason(error: Exception) -> str:
@@ -583,6 +606,7 @@ def _quiet_token_logs() -> None:
         named = logging.getLogger(name)
         if named.getEffectiveLevel() < logging.INFO:
             named.setLevel(logging.INFO)
+    redact(TOKEN_BEARING_LOGGERS, SLACK_TOKEN)
 
 
 class _WithoutTokenNotice(logging.Filter):

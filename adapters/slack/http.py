@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -35,6 +37,9 @@ def build_web_app(app: AsyncApp, ready: asyncio.Event, *, serve_events: bool, fa
             status = await fast_path(body, request.headers)
             if status is not None:
                 return web.Response(status=status)
+        if not _bolt_can_read(body, request.headers.get("Content-Type")):
+            # bolt parses the body before it checks the signature, and fails with a 500 on one it cannot read.
+            return web.Response(status=400, text="not a Slack request body")
         bolt_response = await app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
@@ -58,3 +63,22 @@ def build_web_app(app: AsyncApp, ready: asyncio.Event, *, serve_events: bool, fa
         web_app.router.add_get(oauth_flow.install_path, install)
         web_app.router.add_get(oauth_flow.redirect_uri_path, redirect)
     return web_app
+
+
+def _bolt_can_read(body: bytes, content_type: str | None) -> bool:
+    """Whether bolt's body parsing (JSON, or a form with an optional JSON `payload`) yields the object it expects."""
+    try:
+        text = body.decode()
+        if content_type == "application/json" or text.startswith("{"):
+            parsed = json.loads(text)
+        elif "payload" in text:
+            payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+            parsed = json.loads(payload) if payload is not None else {}
+        else:
+            return True
+    except ValueError:  # not UTF-8, not JSON
+        return False
+    if not isinstance(parsed, dict):
+        return False
+    # bolt reads an event callback's `event` as an object before any listener runs.
+    return parsed.get("type") != "event_callback" or isinstance(parsed.get("event"), dict)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from bot.actions import Action, PostPrivately, PostPrompt, PostReply
 from bot.answers import RATING_EMOJI
@@ -22,8 +24,14 @@ from bot.events import (
 from bot.messages import Bullets, Context, Divider, Fields, Header, Message, Text
 from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 PLATFORM = "slack"
 PROMPT_EVENT_TYPE = "prepbot_prompt"
+REPLY_EVENT_TYPE = "prepbot_reply"
 DRILL_CALLBACK_ID = "drill_me"
 
 # Subtypes that are a member's reply carrying text; every other subtype (joins, topic changes, …) is not an answer.
@@ -39,6 +47,24 @@ MAX_SECTION_CHARS = 3000
 MAX_FIELDS = 10
 MAX_FIELD_CHARS = 2000
 MAX_FALLBACK_CHARS = 4000
+
+
+def ignoring_malformed(translate: Callable[P, R]) -> Callable[P, R | None]:
+    """A translation that answers None, as for anything the core ignores, when a payload's fields have the wrong shape.
+
+    Slack signs what it sends, so such a payload is not an attack, but it will never translate:
+    failing on it would answer 500 and have Slack send it again and again.
+    """
+
+    @functools.wraps(translate)
+    def translated(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return translate(*args, **kwargs)
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
+            logger.warning("ignoring a malformed Slack payload (%s: %s)", type(error).__name__, error)
+            return None
+
+    return translated
 
 
 def workspace(team_id: str) -> WorkspaceRef:
@@ -67,6 +93,7 @@ def is_fast_event(body: Mapping[str, Any]) -> bool:
     return body.get("type") == "event_callback" and isinstance(event, dict) and event.get("type") in FAST_EVENT_TYPES
 
 
+@ignoring_malformed
 def event_from_callback(body: Mapping[str, Any], bot_user_id: str | None = None) -> Event | None:
     """The core event for an Events API `event_callback` envelope, or None for what the core ignores."""
     event = body.get("event") or {}
@@ -172,6 +199,7 @@ def _mention_drill(event: Mapping[str, Any], ws: WorkspaceRef, delivery: str, at
 # ---- inbound: slash commands and shortcuts -------------------------------------------------------
 
 
+@ignoring_malformed
 def command_event(command: Mapping[str, Any], at: datetime, *, user_is_admin: bool = False) -> CommandInvoked | DrillRequested | None:
     """`/prep …` or `/drill …` from a slash command's form fields."""
     team_id, channel_id, user_id = command.get("team_id"), command.get("channel_id"), command.get("user_id")
@@ -192,6 +220,7 @@ def command_event(command: Mapping[str, Any], at: datetime, *, user_is_admin: bo
     return None
 
 
+@ignoring_malformed
 def shortcut_event(shortcut: Mapping[str, Any], at: datetime) -> DrillRequested | None:
     """The "Drill me on this" message shortcut: a drill in the thread of the message it was used on."""
     team_id = (shortcut.get("team") or {}).get("id")
@@ -212,28 +241,37 @@ def shortcut_event(shortcut: Mapping[str, Any], at: datetime) -> DrillRequested 
 # ---- outbound ------------------------------------------------------------------------------------
 
 
-def prompt_metadata(marker: str) -> dict[str, Any]:
-    return {"event_type": PROMPT_EVENT_TYPE, "event_payload": {"marker": marker}}
+def prompt_metadata(marker: str, event_type: str = PROMPT_EVENT_TYPE) -> dict[str, Any]:
+    return {"event_type": event_type, "event_payload": {"marker": marker}}
 
 
-def prompt_marker(message: Mapping[str, Any]) -> str | None:
+def prompt_marker(message: Mapping[str, Any], event_type: str = PROMPT_EVENT_TYPE) -> str | None:
     """The reconcile marker a prompt carries in its message metadata, if it is one of ours."""
     metadata = message.get("metadata") or {}
-    if metadata.get("event_type") != PROMPT_EVENT_TYPE:
+    if metadata.get("event_type") != event_type:
         return None
     marker = (metadata.get("event_payload") or {}).get("marker")
     return str(marker) if marker else None
 
 
-def post_arguments(action: Action) -> dict[str, Any]:
-    """Keyword arguments for `chat.postMessage` (prompt, thread reply) or `chat.postEphemeral` (private)."""
+def reply_marker(message: Mapping[str, Any]) -> str | None:
+    """The marker a thread reply of ours carries, so a reply whose outcome was unknown is found instead of resent."""
+    return prompt_marker(message, REPLY_EVENT_TYPE)
+
+
+def post_arguments(action: Action, *, marker: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for `chat.postMessage` (prompt, thread reply) or `chat.postEphemeral` (private).
+
+    A thread reply carries `marker` in its metadata when given one.
+    """
     rendered: dict[str, Any] = {"blocks": blocks(action.message), "text": fallback_text(action.message)}
     match action:
-        case PostPrompt(channel=channel, marker=marker):
-            return {"channel": channel.id, **rendered, "metadata": prompt_metadata(marker),
+        case PostPrompt(channel=channel, marker=prompt):
+            return {"channel": channel.id, **rendered, "metadata": prompt_metadata(prompt),
                     "unfurl_links": False, "unfurl_media": False}
         case PostReply(thread=thread):
-            return {"channel": thread.channel.id, "thread_ts": thread.id, **rendered,
+            reply = {"metadata": prompt_metadata(marker, REPLY_EVENT_TYPE)} if marker is not None else {}
+            return {"channel": thread.channel.id, "thread_ts": thread.id, **rendered, **reply,
                     "unfurl_links": False, "unfurl_media": False}
         case PostPrivately(channel=channel, user=user):
             return {"channel": channel.id, "user": user.id, **rendered}

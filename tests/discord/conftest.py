@@ -132,9 +132,10 @@ async def poll(check: Any, timeout: float = 10.0, what: str = "a condition") -> 
 
 
 async def start_bot(fake: FakeDiscord, sessions: async_sessionmaker[AsyncSession], *, requests_per_second: float = 30.0,
-                    **settings: Any) -> Bot:
+                    adapter_options: dict[str, Any] | None = None, **settings: Any) -> Bot:
     adapter = DiscordAdapter(settings_for(fake, **settings), sessions, first_retry_seconds=0.05,
-                             max_retry_seconds=0.4, client_options=CLIENT_OPTIONS, requests_per_second=requests_per_second)
+                             max_retry_seconds=0.4, client_options=CLIENT_OPTIONS, requests_per_second=requests_per_second,
+                             **(adapter_options or {}))
     core = PrepBot(sessions, adapter.port, default_track="mini")
     task = asyncio.create_task(adapter.run(core))
     await fake.wait_for(lambda: fake.live is not None and fake.live.socket is not None or task.done(), what="the client to identify")

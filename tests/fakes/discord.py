@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.faults import RATE_LIMITED, TIMEOUT, Fault, RandomFaults
 from tests.fakes.holds import Holds, Verdict
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -48,6 +49,8 @@ HEARTBEAT_INTERVAL_MS = 41_250
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 16) | (1 << 6) | (1 << 31)
 MANAGE_GUILD = 1 << 5
 Json = dict[str, Any]
+# Requests made while logging in and syncing commands, which random faults leave alone.
+START_UP_PATHS = re.compile(r"GET /(users/@me|oauth2/applications/@me|applications/@me|gateway|gateway/bot)|PUT /applications/.*")
 BODY = web.RequestKey("body", object)
 
 
@@ -69,6 +72,7 @@ class Call:
     body: Any
     status: int = 0
     at: float = 0.0  # time.monotonic() when the request arrived
+    fault: Fault | None = None  # the random fault the request was answered with
 
 
 @dataclass(slots=True)
@@ -212,6 +216,7 @@ class FakeDiscord:
         self.on_thread_created: Callable[[int], Awaitable[None]] | None = None
         self._lost: list[RateLimitRule] = []
         self.holds = Holds()
+        self.random_faults: RandomFaults | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -219,7 +224,7 @@ class FakeDiscord:
         app = web.Application(middlewares=[self._record])
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)  # its URLs hold interaction tokens
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -227,6 +232,8 @@ class FakeDiscord:
 
     async def stop(self) -> None:
         self.holds.stop()
+        if self.random_faults is not None:
+            self.random_faults.stop()
         for task in self._closing:
             task.cancel()
         for socket in list(self._sockets):
@@ -290,6 +297,15 @@ class FakeDiscord:
         """Carry out the next `times` matching requests but answer `status`, as when a response is lost."""
         self._lost.append(RateLimitRule(method, re.compile(path), times, 0.0, str(status)))
 
+    def fail_randomly(self, rate: float, seed: int, *, late_seconds: float = 60.0) -> RandomFaults:
+        """From now on answer a `rate` share of REST requests with a random fault (`tests.fakes.faults`).
+
+        Start-up requests (the bot's identity, the gateway's address, command sync) are left alone.
+        A fault is drawn for `"METHOD /path"`.
+        """
+        self.random_faults = RandomFaults(rate, seed, lambda name: not START_UP_PATHS.fullmatch(name), late_seconds)
+        return self.random_faults
+
     def calls_to(self, method: str, path: str) -> list[Call]:
         pattern = re.compile(path)
         return [c for c in self.calls if c.method == method and pattern.fullmatch(c.path)]
@@ -299,6 +315,13 @@ class FakeDiscord:
 
     def bot_posts(self, channel_id: int | None = None) -> list[Json]:
         return [m for m in self.channel_messages(channel_id or self.channel_id) if int(m["author"]["id"]) == self.bot.id]
+
+    def add_channel(self, name: str) -> int:
+        """Another text channel in the guild (before the bot connects, so GUILD_CREATE lists it)."""
+        channel_id = self.new_id()
+        self.channels[channel_id] = self._text_channel(channel_id, name)
+        self.messages[channel_id] = {}
+        return channel_id
 
     def thread(self, thread_id: int) -> Json | None:
         channel = self.channels.get(thread_id)
@@ -346,13 +369,15 @@ class FakeDiscord:
         })
 
     async def invoke(self, user: FakeUser, command: str, *path: str, options: dict[str, Any] | None = None,
-                     channel_id: int | None = None, autocomplete: str | None = None) -> FakeInteraction:
+                     channel_id: int | None = None, autocomplete: str | None = None,
+                     raw_options: list[Json] | None = None) -> FakeInteraction:
         """A member runs a slash command, e.g. `invoke(alice, "prep", "leaderboard", options={"period": "all"})`.
 
         With `autocomplete`, the named option is the focused one and the interaction is of type 4.
+        `raw_options` are sent as given (e.g. of a type the command does not declare), in place of `options`.
         """
         channel_id = channel_id or self.channel_id
-        leaf: list[Json] = [
+        leaf: list[Json] = raw_options if raw_options is not None else [
             {"name": name, "type": 3, "value": value, **({"focused": True} if name == autocomplete else {})}
             for name, value in (options or {}).items()
         ]
@@ -541,6 +566,12 @@ class FakeDiscord:
         path = request.path[len(API_PREFIX):]
         arrived = time.monotonic()
         request[BODY] = body
+        fault = self.random_faults.draw(f"{request.method} {path}") if self.random_faults is not None else None
+        if fault is not None:
+            response = await self._faulty(fault, request, handler)
+            self.calls.append(Call(request.method, path, dict(request.query), body, response.status, arrived, fault))
+            await self._notify()
+            return response
         verdict = await self.holds.gate(f"{request.method} {path}", body,
                                         lambda: request.transport is None or request.transport.is_closing())
         if verdict is Verdict.DROP:
@@ -556,6 +587,23 @@ class FakeDiscord:
         if verdict is Verdict.LAND_UNANSWERED:
             await self.holds.unanswered()
         return response
+
+    async def _faulty(self, fault: Fault, request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """Answer a request the way `fault` says; the work is done first if the fault comes after it."""
+        assert self.random_faults is not None
+        if fault.kind == RATE_LIMITED:
+            retry_after = 0.2
+            return _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": False}, 429, {
+                "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}", "X-RateLimit-Bucket": "fake-random",
+                "X-RateLimit-Scope": "user", "Retry-After": "1", "Via": "1.1 google"})
+        done = await self.random_faults.carry_out(fault, lambda: handler(request))
+        if fault.kind == TIMEOUT:  # the client waited it out after all
+            return done or _json({"message": "Gateway Timeout", "code": 0}, 504)
+        if fault.status == 500:
+            return _json({"message": "500: Internal Server Error", "code": 0}, 500)
+        return web.Response(status=fault.status, text="<html><body>upstream unavailable</body></html>", content_type="text/html")
 
     async def _limited(self, method: str, path: str) -> web.Response | None:
         for rule in self._rate_limits:

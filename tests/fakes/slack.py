@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.faults import RATE_LIMITED, TIMEOUT, Fault, RandomFaults
 from tests.fakes.holds import Holds, Verdict
 
 
@@ -31,6 +32,7 @@ class Call:
     args: dict[str, Any]
     token: str | None
     at: float = field(compare=False)
+    fault: Fault | None = field(default=None, compare=False)  # the random fault this call was answered with
 
 
 @dataclass(slots=True)
@@ -59,6 +61,10 @@ async def wait_until(condition: Callable[[], object], timeout: float = 5.0, what
         await asyncio.sleep(0.01)
 
 
+RESPONSE_URL = "response_url"  # the method name calls to response URLs are recorded and faulted under
+START_UP_METHODS = frozenset({"auth.test", "apps.connections.open", "oauth.v2.access"})
+
+
 def sign(secret: str, timestamp: str, body: str) -> str:
     """Slack's v0 request signature for `body` sent at `timestamp`."""
     digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
@@ -83,6 +89,7 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
+        self.response_calls: list[Call] = []  # every call to a response URL, answered or not
         self.acks: dict[str, dict[str, Any]] = {}
         self.oauth_codes: dict[str, Workspace] = {}
         self.client_id = "1111.2222"
@@ -91,6 +98,7 @@ class FakeSlack:
         self.connections = 0
         self._faults: dict[str, list[_Fault]] = {}
         self.holds = Holds()  # `holds.hold("chat.postMessage")`: stop a call before it is carried out
+        self.random_faults: RandomFaults | None = None
         self._ts = itertools.count(1)
         self._envelopes = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -120,6 +128,8 @@ class FakeSlack:
     async def stop(self) -> None:
         self.holds.stop()
         self._release.set()
+        if self.random_faults is not None:
+            self.random_faults.stop()
         for socket in list(self.sockets):
             await socket.close()
         if self._runner is not None:
@@ -180,6 +190,16 @@ class FakeSlack:
         """Let every hung call answer now; calls after this do not hang."""
         self._release.set()
 
+    def fail_randomly(self, rate: float, seed: int, methods: frozenset[str] | None = None, *, late_seconds: float = 60.0) -> RandomFaults:
+        """From now on answer a `rate` share of calls with a random fault (`tests.fakes.faults`).
+
+        The calls are those of `methods` (`RESPONSE_URL` names response URLs), or else every call but start-up's.
+        """
+        self.random_faults = RandomFaults(
+            rate, seed, (lambda name: name in methods) if methods is not None else (lambda name: name not in START_UP_METHODS),
+            late_seconds)
+        return self.random_faults
+
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """Answer the next calls of `method` with `{"ok": false, "error": error}`."""
         self._faults.setdefault(method, []).append(_Fault("error", times, error=error))
@@ -204,7 +224,10 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await _arguments(request)
         token = _bearer(request) or args.pop("token", None)
-        self.calls.append(Call(method, args, token, time.monotonic()))
+        random_fault = self.random_faults.draw(method) if self.random_faults is not None else None
+        self.calls.append(Call(method, args, token, time.monotonic(), random_fault))
+        if random_fault is not None:
+            return await self._faulty(random_fault, lambda: self._answer(method, args, token))
         verdict = await self.holds.gate(method, args, lambda: request.transport is None or request.transport.is_closing())
         if verdict is Verdict.DROP:
             return web.Response(status=503)  # never carried out; its caller is gone
@@ -247,7 +270,7 @@ class FakeSlack:
             return {"ok": False, "error": "not_authed" if not token else "invalid_auth"}
         handler = {
             "auth.test": self._auth_test, "chat.postMessage": self._post_message, "chat.postEphemeral": self._post_ephemeral,
-            "users.info": self._users_info, "conversations.history": self._history,
+            "users.info": self._users_info, "conversations.history": self._history, "conversations.replies": self._replies,
         }.get(method)
         if handler is None:
             return {"ok": False, "error": "unknown_method"}
@@ -295,8 +318,6 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
         inclusive = _truthy(args.get("inclusive"))
-        limit = int(args.get("limit") or 100)
-        start = int(args.get("cursor") or 0)
 
         def within(ts: float) -> bool:
             return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
@@ -304,12 +325,16 @@ class FakeSlack:
         # Only top-level messages (and broadcasts) are in a channel's history; replies are in threads.
         top = [m for m in reversed(self.messages.get(channel, []))
                if within(float(m["ts"])) and ("thread_ts" not in m or m.get("subtype") == "thread_broadcast")]
-        page = top[start:start + limit]
-        if not _truthy(args.get("include_all_metadata")):
-            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
-        more = start + limit < len(top)
-        return {"ok": True, "messages": page, "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+        return _page(top, args)
+
+    def _replies(self, workspace: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+        channel, thread = str(args.get("channel") or ""), str(args.get("ts") or "")
+        messages = self.messages.get(channel, [])
+        if not channel or not any(m["ts"] == thread for m in messages):
+            return {"ok": False, "error": "thread_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        # The parent first, then its replies oldest first.
+        return _page([m for m in messages if m["ts"] == thread or (m.get("thread_ts") == thread and float(m["ts"]) >= oldest)], args)
 
     def _oauth_access(self, args: dict[str, Any]) -> dict[str, Any]:
         workspace = self.oauth_codes.pop(str(args.get("code")), None)
@@ -335,8 +360,32 @@ class FakeSlack:
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.responses.append({"key": request.match_info["key"], **body})
-        return web.Response(text="ok")
+        key = request.match_info["key"]
+        random_fault = self.random_faults.draw(RESPONSE_URL) if self.random_faults is not None else None
+        self.response_calls.append(Call(RESPONSE_URL, {"key": key, **body}, None, time.monotonic(), random_fault))
+        if random_fault is not None:
+            return await self._faulty(random_fault, lambda: self._responded(key, body))
+        return web.Response(text=self._responded(key, body))
+
+    def _responded(self, key: str, body: dict[str, Any]) -> str:
+        self.responses.append({"key": key, **body})
+        return "ok"
+
+    async def _faulty(self, fault: Fault, work: Callable[[], dict[str, Any] | str]) -> web.StreamResponse:
+        """Answer a call the way `fault` says; the work is done first if the fault comes after it."""
+        assert self.random_faults is not None
+        if fault.kind == RATE_LIMITED:
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"})
+
+        async def do() -> dict[str, Any] | str:
+            return work()
+
+        done = await self.random_faults.carry_out(fault, do)
+        if fault.kind == TIMEOUT:  # the client waited it out after all
+            return web.json_response(done) if isinstance(done, dict) else web.Response(text=done or "")
+        if fault.status == 500:
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+        return web.Response(status=fault.status, text="<html><body>Service Unavailable</body></html>", content_type="text/html")
 
     # ---- Socket Mode -----------------------------------------------------------------------------
 
@@ -400,5 +449,16 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _page(found: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+    """One page of `found` by the call's `cursor` and `limit`, without metadata unless `include_all_metadata`."""
+    limit, start = int(args.get("limit") or 100), int(args.get("cursor") or 0)
+    page = found[start:start + limit]
+    if not _truthy(args.get("include_all_metadata")):
+        page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+    more = start + limit < len(found)
+    return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+
 def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true")
+

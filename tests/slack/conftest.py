@@ -62,8 +62,8 @@ class Running:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
-async def start_adapter(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> Running:
-    adapter = SlackAdapter(settings, sessions, clock=clock, pace_seconds=0)
+async def start_adapter(settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock, **options: Any) -> Running:
+    adapter = SlackAdapter(settings, sessions, clock=clock, pace_seconds=0, **options)
     core = PrepBot(sessions, ChatRouter({"slack": adapter.port}), organizers=settings.organizers,
                    default_track=settings.default_track, clock=clock)
     task = asyncio.create_task(adapter.run(core))
