@@ -15,7 +15,8 @@ import yarl
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord.client import PrepClient, PrepClientMixin, ShardedPrepClient
-from adapters.discord.port import REQUESTS_PER_SECOND, DiscordChat
+from adapters.discord.pacing import REQUESTS_PER_SECOND
+from adapters.discord.port import DiscordChat
 from adapters.discord.threads import ThreadParents
 from bot.core import PrepBot
 from bot.settings import Settings

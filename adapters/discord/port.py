@@ -10,6 +10,7 @@ from typing import Literal
 import discord
 
 from adapters.discord import translate
+from adapters.discord.pacing import REQUEST_BURST, REQUESTS_PER_SECOND, TokenBucket
 from adapters.discord.threads import ThreadParents
 from bot.actions import Action, PostPrivately, PostPrompt, PostReply
 from bot.refs import ChannelRef, MessageRef
@@ -20,31 +21,8 @@ THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: a daily question's thread
 THREAD_ALREADY_EXISTS = 160004
 CANNOT_DM_USER = 50007
 HISTORY_LIMIT = 100
-# Discord allows a bot 50 requests a second in all; the daily posts of many servers fall due at the
-# same minute, so they are paced below that, leaving room for interactions and lookups.
-REQUESTS_PER_SECOND = 30.0
 # Less than the core's own send timeout, so a post waiting for the login fails cleanly rather than being cut off.
 CONNECT_WAIT_SECONDS = 20.0
-
-
-class Pace:
-    """Spaces calls at least `1 / per_second` apart, in the order they asked."""
-
-    def __init__(self, per_second: float) -> None:
-        self._interval = 1.0 / per_second
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def __aenter__(self) -> None:
-        async with self._lock:
-            now = asyncio.get_running_loop().time()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 class DiscordChat:
@@ -54,7 +32,7 @@ class DiscordChat:
         self._client: discord.Client | None = None
         self._ready = asyncio.Event()
         self._threads = threads
-        self._pace = Pace(requests_per_second)
+        self._pace = TokenBucket(requests_per_second, REQUEST_BURST)
         # Members who refuse DMs: asking again would only add to Discord's count of invalid requests.
         self._no_dms: set[str] = set()
 
