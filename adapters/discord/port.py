@@ -72,7 +72,9 @@ class DiscordChat:
         client = await self.connected()
         messageable = client.get_partial_messageable(int(channel.id), guild_id=_guild_id(channel))
         after = discord.Object(discord.utils.time_snowflake(since))
-        async for message in messageable.history(after=after, limit=HISTORY_LIMIT, oldest_first=True):
+        async with self._pace:  # one request: HISTORY_LIMIT is one page
+            history = [message async for message in messageable.history(after=after, limit=HISTORY_LIMIT, oldest_first=True)]
+        for message in history:
             if client.user is not None and message.author.id == client.user.id and translate.has_marker(message, marker):
                 await self._open_thread(client, int(channel.id), message.id, translate.thread_name_of(message))
                 return MessageRef(channel, str(message.id))
