@@ -19,7 +19,8 @@ posted exactly once. Prints one JSON line.
     python -m benchmarks.fanout --platform discord [--small]
 
 With `--platform discord` the channels are in one guild of a fake Discord that enforces 50
-requests a second per bot and 5 messages per 5 seconds per channel with 429s (`LimitedDiscord`);
+requests a second per bot (`--global-per-second`; 20 with `--small`, so that the small run meets
+the limit and retries past it) and 5 messages per 5 seconds per channel with 429s (`LimitedDiscord`);
 each prompt takes two requests (the message, then its thread), so the floor is 2 × channels ÷ 50 s.
 """
 
@@ -108,17 +109,19 @@ class LimitedSlack(FakeSlack):
 class LimitedDiscord(FakeDiscord):
     """The fake Discord with its documented limits enforced by 429s with `retry_after` (and nothing done past them).
 
-    - global: 50 requests a second per bot, counted in one-second windows ("All bots can make up to
-      50 requests per second to our API"), answered with `"global": true` and `X-RateLimit-Scope: global`;
+    - global: `global_per_second` requests a second per bot (Discord: "All bots can make up to 50
+      requests per second to our API"), counted in one-second windows, answered with
+      `"global": true` and `X-RateLimit-Scope: global`;
     - per channel: 5 messages created per 5 seconds, announced in `X-RateLimit-*` headers on every
-      answer as Discord does, so a client can pace itself by them.
+      message created, and on its 429s, as Discord does, so a client can pace itself by them.
     """
 
     GLOBAL_PER_SECOND = 50
     CHANNEL_MESSAGES, CHANNEL_WINDOW = 5, 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, global_per_second: int = GLOBAL_PER_SECOND) -> None:
         super().__init__()
+        self.global_per_second = global_per_second
         self._window = (0.0, 0)  # (window start, requests in it)
         self._channel_posts: dict[str, list[float]] = {}
         self.limited: Counter[str] = Counter()
@@ -130,7 +133,7 @@ class LimitedDiscord(FakeDiscord):
         start, count = self._window
         if now - start >= 1.0:
             start, count = now, 0
-        if count >= self.GLOBAL_PER_SECOND:
+        if count >= self.global_per_second:
             self.limited["global"] += 1
             retry = round(1.0 - (now - start), 3)
             return _json({"message": "You are being rate limited.", "retry_after": retry, "global": True}, 429, {
@@ -144,12 +147,26 @@ class LimitedDiscord(FakeDiscord):
                 self.limited["channel"] += 1
                 retry = round(self.CHANNEL_WINDOW - (now - recent[0]), 3)
                 return _json({"message": "You are being rate limited.", "retry_after": retry, "global": False}, 429, {
-                    "X-RateLimit-Limit": str(self.CHANNEL_MESSAGES), "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset-After": f"{retry:.3f}", "X-RateLimit-Reset": f"{time.time() + retry:.3f}",
-                    "X-RateLimit-Bucket": f"messages-{channel}", "X-RateLimit-Scope": "user",
+                    **self._channel_headers(recent, now), "X-RateLimit-Scope": "user",
                     "Retry-After": str(max(1, math.ceil(retry))), "Via": "1.1 google"})
             self._channel_posts[channel] = [*recent, now]
         return await super()._limited(method, path)
+
+    async def _create_message(self, request: web.Request, body: Any, channel_id: str) -> web.Response:
+        response = await super()._create_message(request, body, channel_id)
+        if response.status < 300:
+            response.headers.update(self._channel_headers(self._channel_posts.get(channel_id, []), time.monotonic()))
+        return response
+
+    def _channel_headers(self, recent: list[float], now: float) -> dict[str, str]:
+        """A channel's message bucket as Discord announces it; the bucket's name leaves the channel out, as Discord's does."""
+        reset_after = round(self.CHANNEL_WINDOW - (now - recent[0]), 3) if recent else self.CHANNEL_WINDOW
+        return {
+            "X-RateLimit-Limit": str(self.CHANNEL_MESSAGES),
+            "X-RateLimit-Remaining": str(max(0, self.CHANNEL_MESSAGES - len(recent))),
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}", "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Bucket": "fake-create-message",
+        }
 
     def prompts_by_channel(self, channels: list[int]) -> dict[int, int]:
         """How many prompts (bot posts that opened a thread) each channel holds."""
@@ -174,8 +191,8 @@ async def seed_discord(settings: Settings, fake: LimitedDiscord, channels: list[
         await engine.dispose()
 
 
-async def measure_discord(url: str, folder: Path, channels: int, timeout: float) -> dict[str, Any]:
-    fake = LimitedDiscord()
+async def measure_discord(url: str, folder: Path, channels: int, global_per_second: int, timeout: float) -> dict[str, Any]:
+    fake = LimitedDiscord(global_per_second)
     async with fake:
         ids = fake.add_channels(channels)
         environment = bot_environment(url, free_port(), DISCORD_TOKEN=fake.token, DISCORD_API_URL=fake.api_url,
@@ -195,17 +212,29 @@ async def measure_discord(url: str, folder: Path, channels: int, timeout: float)
     counts = fake.prompts_by_channel(ids)
     threads = [c for c in fake.calls if c.method == "POST" and c.path.endswith("/threads") and c.status < 300]
     posts = [c for c in fake.calls if c.method == "POST" and c.path.endswith("/messages") and c.status < 300]
+    first = min((c.at for c in posts), default=healthy)
     last = max((c.at for c in threads + posts), default=healthy)
     needed = 2 * channels  # a message and its thread for each channel
-    floor = needed / LimitedDiscord.GLOBAL_PER_SECOND
+    floor = needed / global_per_second
     return {
-        "channels": channels, "posted_channels": sum(1 for n in counts.values() if n),
+        "channels": channels, "global_per_second": global_per_second, "posted_channels": sum(1 for n in counts.values() if n),
         "posted_twice": sum(1 for n in counts.values() if n > 1), "prompts_recorded": stored,
         "requests": len(fake.attempts), "rate_limited": dict(fake.limited),
+        "busiest_second_requests": busiest_second(fake.attempts),
         "seconds_to_last_post": round(last - healthy, 2), "floor_seconds": round(floor, 2),
         "target_seconds": round(TARGET_FACTOR * floor + TARGET_SLACK_SECONDS, 2),
-        "start_to_healthy_s": round(healthy - started, 2),
+        "first_post_after_healthy_s": round(first - healthy, 2), "start_to_healthy_s": round(healthy - started, 2),
     }
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most requests that arrived within any one second."""
+    ordered, most, start = sorted(times), 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 async def seed(settings: Settings, fake: LimitedSlack, channels: int, workspaces: int) -> dict[str, int]:
@@ -297,6 +326,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workspaces", type=int, default=None)
     parser.add_argument("--burst", type=int, default=None, help="messages a workspace may send at once (20; 5 with --small)")
     parser.add_argument("--per-second", type=float, default=5.0, help="a workspace's sustained messages a second")
+    parser.add_argument("--global-per-second", type=int, default=None,
+                        help="Discord: requests a second the bot may make (50, Discord's limit; 20 with --small)")
     parser.add_argument("--timeout", type=float, default=None, help="give up waiting for posts after this long")
     args = parser.parse_args(argv)
     channels = args.channels or (40 if args.small else 1000)
@@ -305,7 +336,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="prepbot-fanout-") as name:
         async with database(args.backend, Path(name), args.postgres_url) as url:
             if args.platform == "discord":
-                figures = await measure_discord(url, Path(name), channels, args.timeout or (60.0 if args.small else 300.0))
+                figures = await measure_discord(url, Path(name), channels, args.global_per_second or (20 if args.small else 50),
+                                                args.timeout or (60.0 if args.small else 300.0))
             else:
                 figures = await measure(url, Path(name), channels, workspaces, burst, args.per_second,
                                         args.timeout or (60.0 if args.small else 300.0))

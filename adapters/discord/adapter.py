@@ -16,7 +16,8 @@ import yarl
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.discord.client import PrepClient, PrepClientMixin, ShardedPrepClient
-from adapters.discord.port import REQUEST_SECONDS, REQUESTS_PER_SECOND, DiscordChat
+from adapters.discord.pacing import REQUESTS_PER_SECOND
+from adapters.discord.port import REQUEST_SECONDS, DiscordChat
 from adapters.discord.threads import ThreadParents
 from adapters.logs import redact
 from bot.core import PrepBot

@@ -14,6 +14,7 @@ import aiohttp
 import discord
 
 from adapters.discord import translate
+from adapters.discord.pacing import REQUEST_BURST, REQUESTS_PER_SECOND, TokenBucket
 from adapters.discord.threads import ThreadParents
 from bot.actions import Action, PostPrivately, PostPrompt, PostReply
 from bot.refs import ChannelRef, MessageRef
@@ -26,9 +27,6 @@ THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: a daily question's thread
 THREAD_ALREADY_EXISTS = 160004
 CANNOT_DM_USER = 50007
 HISTORY_LIMIT = 100
-# Discord allows a bot 50 requests a second in all; the daily posts of many servers fall due at the
-# same minute, so they are paced below that, leaving room for interactions and lookups.
-REQUESTS_PER_SECOND = 30.0
 # Less than the core's own send timeout, so a post waiting for the login fails cleanly rather than being cut off.
 CONNECT_WAIT_SECONDS = 20.0
 # Discord answers a request in well under a second; one taking longer is treated as lost and made again.
@@ -65,26 +63,6 @@ async def again_after_unknown(
     raise AssertionError("unreachable")
 
 
-class Pace:
-    """Spaces calls at least `1 / per_second` apart, in the order they asked."""
-
-    def __init__(self, per_second: float) -> None:
-        self._interval = 1.0 / per_second
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def __aenter__(self) -> None:
-        async with self._lock:
-            now = asyncio.get_running_loop().time()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 class DiscordChat:
     """Carries out the core's actions through a discord.py client (set once the client exists)."""
 
@@ -97,7 +75,7 @@ class DiscordChat:
         self._retry_seconds = retry_seconds
         self._ready = asyncio.Event()
         self._threads = threads
-        self._pace = Pace(requests_per_second)
+        self._pace = TokenBucket(requests_per_second, REQUEST_BURST)
         # Members who refuse DMs: asking again would only add to Discord's count of invalid requests.
         self._no_dms: set[str] = set()
 
@@ -142,7 +120,7 @@ class DiscordChat:
         async def recent() -> list[discord.Message]:
             return [m async for m in messageable.history(after=after, limit=HISTORY_LIMIT, oldest_first=True)]
 
-        for message in await self._again(recent, f"the history of {channel}"):
+        for message in await self._again(recent, f"the history of {channel}"):  # paced: one request, one page
             if client.user is not None and message.author.id == client.user.id and translate.has_marker(message, marker):
                 await self._open_thread(client, int(channel.id), message.id, translate.thread_name_of(message))
                 return MessageRef(channel, str(message.id))

@@ -37,10 +37,11 @@ async def test_the_fan_out_benchmark_posts_every_channel_once_through_the_rate_l
     assert figures["rate_limited"].get("workspace", 0) > 0, "the run met the workspace limit, and retried past it"
 
 
-async def test_the_discord_fan_out_benchmark_posts_every_channel_once() -> None:
+async def test_the_discord_fan_out_benchmark_posts_every_channel_once_through_the_global_limit() -> None:
     figures = await fanout.main(["--small", "--platform", "discord"])
     assert figures["posted_channels"] == figures["channels"] and figures["posted_twice"] == 0
     assert figures["prompts_recorded"] == figures["channels"]
+    assert figures["rate_limited"].get("global", 0) > 0, "the run met the global limit, and retried past it"
 
 
 async def test_the_memory_benchmark_reads_the_memory_of_a_bot_serving_both_platforms() -> None:

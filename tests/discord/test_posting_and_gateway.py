@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 
 from adapters.discord import translate
+from adapters.discord.pacing import REQUEST_BURST
 from bot.actions import PostPrompt
 from bot.core import PrepBot
 from bot.posting import Outcome
@@ -184,6 +185,17 @@ async def test_many_posts_due_at_once_are_paced_below_discords_request_rate(fake
     await asyncio.gather(*(bot.adapter.port.perform(action) for action in actions))
     paced = sorted(c.at for c in fake.calls if c.method == "POST" and c.path.startswith(f"/channels/{fake.channel_id}/"))
     assert len(paced) == 12  # a message and a thread for each
-    # The i-th request starts no sooner than i/20 s after the first (give or take the first one's transit).
-    late = [(n, at - paced[0]) for n, at in enumerate(paced) if at - paced[0] < n / 20 - 0.02]
+    # Past the bucket's burst, the i-th request starts no sooner than a token later each (give or take transit).
+    late = [(n, at - paced[0]) for n, at in enumerate(paced) if at - paced[0] < (n - REQUEST_BURST + 1) / 20 - 0.02]
+    assert late == [], late
+
+
+async def test_looking_for_prompts_after_a_crash_waits_its_turn_like_posting(fake: FakeDiscord, launch: Launch) -> None:
+    bot = await launch(requests_per_second=20)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    markers = [f"pblost{n:014d}" for n in range(8)]
+    assert await asyncio.gather(*(bot.adapter.port.find_prompt(channel_of(fake), m, since) for m in markers)) == [None] * 8
+    lookups = sorted(c.at for c in fake.calls_to("GET", rf"/channels/{fake.channel_id}/messages"))
+    assert len(lookups) == 8
+    late = [(n, at - lookups[0]) for n, at in enumerate(lookups) if at - lookups[0] < (n - REQUEST_BURST + 1) / 20 - 0.02]
     assert late == [], late
