@@ -63,6 +63,9 @@ async def test_prepbot_run_serves_the_whole_loop_over_http(prepbot: BotProcess, 
         await wait_until(lambda: fake.posts(CHANNEL, top_level=True), 10, "the scheduler to post the question")
         prompt = fake.posts(CHANNEL, top_level=True)[0]
         assert prompt["metadata"]["event_type"] == "prepbot_prompt"
+        # Answer once prepbot has recorded the post, as a member reading the question would: an
+        # answer in the milliseconds between Slack's reply and that record is not yet in a known thread.
+        await wait_until(lambda: "posted prompt" in prepbot.log.read_text(), 10, "the post to be recorded")
 
         alice = payloads.reply(CHANNEL, prompt["ts"], "UALICE", "Start from the SLA.")
         assert (await client.event(payloads.envelope(alice))).status == 200
