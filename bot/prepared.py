@@ -25,7 +25,6 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     sql: str
     order: tuple[tuple[str, Processor], ...]  # each bind parameter in the statement's order, with its processor
-    names: tuple[str, ...]
     fixed: Mapping[str, Any]  # values the statement carries itself (e.g. a LIMIT)
     positional: bool
 
@@ -44,10 +43,10 @@ class Prepared:
         dialect = connection.dialect
         compiled = self._compiled.get((dialect.name, dialect.driver)) or self._compile(dialect)
         values = {**compiled.fixed, **params} if compiled.fixed else params
-        processed = [process(values[name]) if process else values[name] for name, process in compiled.order]
+        processed = [(name, process(values[name]) if process else values[name]) for name, process in compiled.order]
         cursor = connection.connection.cursor()
         try:
-            cursor.execute(compiled.sql, processed if compiled.positional else dict(zip(compiled.names, processed, strict=True)))
+            cursor.execute(compiled.sql, [value for _, value in processed] if compiled.positional else dict(processed))
             return cursor.fetchall() if cursor.description else []
         finally:
             cursor.close()
@@ -67,5 +66,5 @@ class Prepared:
             if default is None or not default.is_scalar:
                 raise TypeError(f"{column} needs a default computed per row, which a prepared statement cannot give")
             fixed[column.key] = default.arg
-        self._compiled[dialect.name, dialect.driver] = made = _Compiled(compiled.string, order, tuple(names), fixed, dialect.positional)
+        self._compiled[dialect.name, dialect.driver] = made = _Compiled(compiled.string, order, fixed, dialect.positional)
         return made

@@ -20,9 +20,8 @@ from bot.prepared import Prepared
 
 def refresh(session: Session, channel_id: int, message_id: str) -> None:
     """Recompute which ratings on one message count, and that message's answer tally (two statements)."""
-    on_message = {"channel": channel_id, "message": message_id}
-    _MARK_COUNTED.run(session, on_message)
-    _RECOUNT_ANSWER.run(session, on_message)
+    _MARK_COUNTED.run(session, {"channel": channel_id, "message": message_id})
+    recount(session, channel_id, message_id)
 
 
 def recount(session: Session, channel_id: int, message_id: str) -> None:
