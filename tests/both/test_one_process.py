@@ -18,7 +18,7 @@ from tests.discord.conftest import KEYCAPS
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.slack import FakeSlack, wait_until
 from tests.slack.conftest import ADMIN, CHANNEL, fake_slack  # noqa: F401 (the fixture)
-from tests.slack.payloads import SIGNING_SECRET, Payloads, SignedClient
+from tests.slack.payloads import SIGNING_SECRET, Payloads, SignedClient, reply_showing
 
 
 @pytest.fixture
@@ -71,10 +71,10 @@ async def test_slack_and_discord_run_side_by_side_in_one_process(
         answer = await fake_discord.post(fake_discord.alice, thread, "Discord answer.")
         await fake_discord.react(fake_discord.bob, thread, int(answer["id"]), KEYCAPS[3])
 
-        assert (await client.command(payloads.command("/prep", "leaderboard all", "UCAROL", CHANNEL, key="board"))).status == 200
-        await wait_until(lambda: [r for r in fake_slack.responses if r["key"] == "board"], 20, "the Slack leaderboard")
-        slack_board = next(r for r in fake_slack.responses if r["key"] == "board")["text"]
-        assert "<@UALICE>" in slack_board and "avg 5.00 from 1 rating" in slack_board
+        slack_board = await reply_showing(
+            client, fake_slack, lambda key: payloads.command("/prep", "leaderboard all", "UCAROL", CHANNEL, key=key),
+            "avg 5.00 from 1 rating")
+        assert "<@UALICE>" in slack_board
 
         deadline = asyncio.get_running_loop().time() + 20
         while True:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
-from tests.fakes.slack import sign
+from tests.fakes.slack import FakeSlack, sign, wait_until
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _ids = itertools.count(1)
@@ -159,3 +160,24 @@ class SignedClient:
 
     async def interaction(self, payload: Mapping[str, Any], **options: Any) -> Answer:
         return await self.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **options)
+
+
+async def reply_showing(
+    client: SignedClient, fake: FakeSlack, form: Callable[[str], Mapping[str, str]], shows: str, timeout: float = 20,
+) -> str:
+    """Send the slash command `form(key)` until its reply contains `shows`, and return that reply.
+
+    A running prepbot acknowledges events once they are in its inbox and counts them a moment
+    later, so a command sent right after a rating may still answer without it.
+    """
+    deadline = time.monotonic() + timeout
+    for attempt in itertools.count():
+        key = f"until-{attempt}"
+        assert (await client.command(form(key))).status == 200
+        await wait_until(lambda key=key: [r for r in fake.responses if r["key"] == key], timeout, f"the reply to {form(key)['command']}")
+        text = str(next(r for r in fake.responses if r["key"] == key)["text"])
+        if shows in text:
+            return text
+        assert time.monotonic() < deadline, f"no reply showed {shows!r}; the last was {text!r}"
+        await asyncio.sleep(0.05)
+    raise AssertionError("unreachable")

@@ -16,7 +16,7 @@ from benchmarks.common import BotProcess, free_port
 from tests.conftest import FIXTURE_BANK
 from tests.fakes.slack import FakeSlack, wait_until
 from tests.slack.conftest import ADMIN, CHANNEL
-from tests.slack.payloads import SIGNING_SECRET, Payloads, SignedClient
+from tests.slack.payloads import SIGNING_SECRET, Payloads, SignedClient, reply_showing
 
 
 
@@ -76,9 +76,8 @@ async def test_prepbot_run_serves_the_whole_loop_over_http(prepbot: BotProcess, 
         await wait_until(lambda: fake.posts(CHANNEL, thread=prompt["ts"]), 10, "the drill in the thread")
         assert "<@UBOB>" in fake.posts(CHANNEL, thread=prompt["ts"])[0]["text"]
 
-        assert (await client.command(payloads.command("/prep", "leaderboard all", "UCAROL", CHANNEL, key="board"))).status == 200
-        await wait_until(lambda: [r for r in fake.responses if r["key"] == "board"], 10, "the leaderboard")
-        board = next(r for r in fake.responses if r["key"] == "board")["text"]
+        board = await reply_showing(
+            client, fake, lambda key: payloads.command("/prep", "leaderboard all", "UCAROL", CHANNEL, key=key), "from 1 rating")
         assert "<@UALICE>" in board and "from 1 rating" in board
         assert len(fake.posts(CHANNEL, top_level=True)) == 1, "one post for the day, however many ticks ran"
     finally:
