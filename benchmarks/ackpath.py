@@ -40,7 +40,9 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from benchmarks.common import DEFAULT_POSTGRES_URL, bot_environment, database, free_port, machine, percentile, running_bot
+from benchmarks.common import (
+    DEFAULT_POSTGRES_URL, bot_environment, cpu_seconds, database, free_port, machine, percentile, running_bot,
+)
 from bot import db, models
 from bot.app import prepare_database
 from bot.actions import Reply
@@ -311,7 +313,9 @@ async def measure_prepbot(url: str, folder: Path, rates: Iterable[int], seconds:
                 await run_step(session, f"{bot.url}/slack/events", workload.introductions(), 200)
                 await wait_until(lambda: len(fake.calls_to("users.info")) >= members, 60, "the lookups of new members")
                 for rate in rates:
+                    used = cpu_seconds(bot.pid)
                     step = await run_step(session, f"{bot.url}/slack/events", workload.events(round(rate * seconds)), rate)
+                    step["bot_cpu_ms_per_event"] = round((cpu_seconds(bot.pid) - used) * 1000 / step["sent"], 3)
                     steps.append(step)
                     if step["p99_ms"] > GIVE_UP_P99_MS:
                         break

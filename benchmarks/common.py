@@ -138,6 +138,12 @@ async def running_bot(
         await bot.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, user and system, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int, field: str = "VmRSS") -> int:
     """Resident memory of a process now, from /proc (Linux); `field="VmHWM"` for its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
