@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
@@ -28,14 +28,16 @@ MAX_BATCH = 256
 
 
 class GroupCommitter(Generic[Item, Result]):
-    """Applies submitted items with `apply(session, item)` in shared transactions, in submission order.
+    """Applies submitted items with `apply(session, items)` in shared transactions, in submission order.
 
-    `apply` is sync code, so that a whole batch is one call into `transactions` (on SQLite, one
-    hand-off to a worker thread) rather than a round trip through the event loop per statement.
+    `apply` gets the whole batch, so that what every item needs can be done once for all of them
+    (e.g. one inbox insert), and returns one result per item, in their order. It is sync code, so
+    that a whole batch is one call into `transactions` (on SQLite, one hand-off to a worker thread)
+    rather than a round trip through the event loop per statement.
     """
 
     def __init__(
-        self, transactions: Transactions, apply: Callable[[Session, Item], Result],
+        self, transactions: Transactions, apply: Callable[[Session, Sequence[Item]], Sequence[Result]],
         *, max_batch: int = MAX_BATCH, retryable: Callable[[BaseException], bool] = lambda _: False, attempts: int = 1,
     ) -> None:
         self._transactions = transactions
@@ -47,19 +49,23 @@ class GroupCommitter(Generic[Item, Result]):
         self._writer: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Result:
-        """Apply `item` and return its result once the transaction holding it has committed."""
+        """Apply `item` and return its result once the transaction holding it has committed.
+
+        A caller that gives up (a dropped request) cancels only its own wait: the batch belongs to
+        the writer task, which sets no result on a future already cancelled.
+        """
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="group-commit")
-        # Shielded: a caller that gives up (a dropped request) must not cancel the batch it is in.
-        return await asyncio.shield(future)
+        return await future
 
     async def _write(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
+            items = [item for item, _ in batch]
             try:
-                results = await self._transactions.run(lambda session: [self._apply(session, item) for item, _ in batch])
+                results = await self._transactions.run(lambda session: self._apply(session, items))
             except Exception:
                 logger.debug("a batch of %d failed; applying its items one by one", len(batch), exc_info=True)
                 await self._one_by_one(batch)
@@ -80,9 +86,10 @@ class GroupCommitter(Generic[Item, Result]):
                     future.set_result(result)
 
     async def _alone(self, item: Item) -> Result:
-        return await retrying(
-            lambda: self._transactions.run(lambda session: self._apply(session, item)),
+        [result] = await retrying(
+            lambda: self._transactions.run(lambda session: self._apply(session, [item])),
             retryable=self._retryable, attempts=self._attempts)
+        return result
 
 
 async def retrying(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from bot import answers, commands, db, drills, models, views
+from bot import answers, commands, db, drills, models, tallies, views
 from bot.actions import PostPrivately, Reply
 from bot.batching import GroupCommitter, retrying
 from bot.events import (
@@ -31,7 +31,7 @@ from bot.messages import Message
 from bot.models import UTCDateTime
 from bot.ports import ChatPort
 from bot.posting import Outcome, Poster, PostResult
-from bot.prepared import Prepared
+from bot.prepared import PreparedRows
 from bot.refs import ChannelRef, MessageRef, UserRef
 from bot.store import dialect_insert, find_channel_id, latest_prompt, member_id
 
@@ -71,18 +71,19 @@ def without_nul(event: Event) -> Event:
     return event
 
 
-def _record_delivery(dialect: str) -> Insert:
-    """Insert an event id into the inbox; a redelivery conflicts and returns no row."""
+def _record_deliveries(dialect: str, rows: int) -> Insert:
+    """Insert `rows` event ids into the inbox at once; those already there (redeliveries) return no row."""
     inbox = models.Base.metadata.tables["inbox_events"]
     return (
         dialect_insert(dialect, models.InboxEvent)
-        .values(event_id=bindparam("event_id"), kind=bindparam("kind"), received_at=bindparam("at", type_=UTCDateTime()))
+        .values([{"event_id": bindparam(f"event_id_{i}"), "kind": bindparam(f"kind_{i}"),
+                  "received_at": bindparam(f"at_{i}", type_=UTCDateTime())} for i in range(rows)])
         .on_conflict_do_nothing()
         .returning(inbox.c.event_id)
     )
 
 
-_RECORD_DELIVERY = Prepared(_record_delivery)
+_RECORD_DELIVERIES = PreparedRows(_record_deliveries)
 
 
 class PrepBot:
@@ -111,7 +112,7 @@ class PrepBot:
         self._lateness = lateness
         self.poster = Poster(sessions, chat, clock, lateness)
         self._writer: GroupCommitter[MemberEvent, PostPrivately | None] = GroupCommitter(
-            db.transactions(sessions), self._apply_member_event, retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
+            db.transactions(sessions), self._apply_member_events, retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
 
     async def tick(self) -> list[PostResult]:
         """Post every prompt that is due now."""
@@ -152,12 +153,26 @@ class PrepBot:
             result = await commands.run(commands.Context(session, event, now, self._is_organizer(event), self._default_track))
             return result if isinstance(result, commands.PostNow) else Reply(result)
 
-    def _apply_member_event(self, session: Session, event: MemberEvent) -> PostPrivately | None:
-        """Record an answer or a reaction; return a private note for the author, if any, to send after commit."""
+    def _apply_member_events(self, session: Session, events: Sequence[MemberEvent]) -> list[PostPrivately | None]:
+        """Record answers and reactions in one transaction; return, for each, a private note for its author, if any.
+
+        The notes are sent after the commit. The batch's event ids go to the inbox in one statement,
+        and each answer it rated is recounted once, at the end.
+        """
         now = self._clock()
-        if not _first_delivery(session, event, now):
-            logger.debug("ignoring redelivered event %s", event.event_id)
-            return None
+        fresh = _first_deliveries(session, events, now)
+        notes: list[PostPrivately | None] = []
+        with tallies.recounted_at_end(session):
+            for event in events:
+                if event.event_id in fresh:
+                    fresh.remove(event.event_id)  # an id twice in one batch is applied once
+                    notes.append(self._apply_member_event(session, event, now))
+                else:
+                    logger.debug("ignoring redelivered event %s", event.event_id)
+                    notes.append(None)
+        return notes
+
+    def _apply_member_event(self, session: Session, event: MemberEvent, now: datetime) -> PostPrivately | None:
         match event:
             case AnswerPosted() | AnswerEdited():
                 return _note_for_author(session, event, answers.record_answer(session, event, now))
@@ -221,7 +236,18 @@ class PrepBot:
 
 def _first_delivery(session: Session, event: Event, now: datetime) -> bool:
     """Write the event's id to the inbox; False for a redelivery, whose id is there already."""
-    return bool(_RECORD_DELIVERY.rows(session, {"event_id": event.event_id, "kind": type(event).__name__, "at": now}))
+    return bool(_first_deliveries(session, [event], now))
+
+
+def _first_deliveries(session: Session, events: Sequence[Event], now: datetime) -> set[str]:
+    """Write the events' ids to the inbox in one statement; return those that were not there yet.
+
+    A redelivery's id is there already. One id may also come twice in `events`, a redelivery
+    arriving while its first delivery waits in the batch: it is returned once.
+    """
+    written = _RECORD_DELIVERIES.rows(
+        session, [{"event_id": event.event_id, "kind": type(event).__name__, "at": now} for event in events])
+    return {event_id for (event_id,) in written}
 
 
 def _note_for_author(

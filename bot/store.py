@@ -18,7 +18,7 @@ from sqlalchemy.sql.dml import Insert
 
 from bot import ids, models, tallies
 from bot.models import UTCDateTime
-from bot.prepared import Prepared
+from bot.prepared import Prepared, per_transaction
 from bot.refs import ChannelRef, MessageRef, UserRef, WorkspaceRef
 
 
@@ -128,10 +128,14 @@ def lock_channel(session: Session, ref: ChannelRef) -> int | None:
     """
     channel_id = find_channel_id(session, ref)
     if channel_id is not None and session.bind is not None and session.bind.dialect.name == "postgresql":
-        _LOCK_CHANNEL.rows(session, {"channel": channel_id})
+        locked: set[int] = per_transaction(session, _LOCKED, set)  # a batch of events locks each channel once
+        if channel_id not in locked:
+            _LOCK_CHANNEL.rows(session, {"channel": channel_id})
+            locked.add(channel_id)
     return channel_id
 
 
+_LOCKED = "prepbot.store.locked"  # the channels a session's transaction holds
 _CHANNELS = models.Base.metadata.tables["channels"]
 _LOCK_CHANNEL = Prepared(lambda dialect: select(_CHANNELS.c.id).where(_CHANNELS.c.id == bindparam("channel")).with_for_update())
 

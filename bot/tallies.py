@@ -11,6 +11,9 @@ them changes (`recount`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
@@ -28,10 +31,35 @@ def recount(session: Session, channel_id: int, message_id: str) -> None:
     """Recompute one message's answer tally from ratings whose marks are current (one statement).
 
     A rating written with `counts(...)` for its own row is current, so a reaction needs only this.
+    Inside `recounted_at_end`, the recount waits for the block's end.
     """
-    _RECOUNT_ANSWER.run(session, {"channel": channel_id, "message": message_id})
+    waiting: set[tuple[int, str]] | None = session.info.get(_WAITING)
+    if waiting is not None:
+        waiting.add((channel_id, message_id))
+    else:
+        _RECOUNT_ANSWER.run(session, {"channel": channel_id, "message": message_id})
 
 
+@contextmanager
+def recounted_at_end(session: Session) -> Iterator[None]:
+    """Recount each answer the block changes once, as it ends, instead of after each change.
+
+    A batch of events rates the same answers over and over, and nothing in it reads a tally, so
+    the tallies come out the same. Should the block fail, nothing is recounted: its transaction
+    rolls back.
+    """
+    if _WAITING in session.info:
+        raise RuntimeError("recounted_at_end does not nest")
+    waiting: set[tuple[int, str]] = set()
+    session.info[_WAITING] = waiting
+    try:
+        yield
+    finally:
+        del session.info[_WAITING]
+    _RECOUNT_ANSWER.run_many(session, [{"channel": channel, "message": message} for channel, message in sorted(waiting)])
+
+
+_WAITING = "prepbot.tallies.waiting"  # in `session.info`: the answers `recounted_at_end` will recount
 _RATINGS = models.Base.metadata.tables["ratings"]
 _ANSWERS = models.Base.metadata.tables["answers"]
 _MEMBERS = models.Base.metadata.tables["members"]

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 
-from bot import db, models
+from bot import db, models, store
 from bot.batching import GroupCommitter
 from bot.core import PrepBot
 from bot.events import ReactionAdded
 from bot.fake_chat import FakeChat
-from tests.builders import Session, event_id, user
+from tests.builders import CHANNEL, Session, event_id, user
 from tests.conftest import FakeClock
 
 
@@ -24,16 +25,17 @@ class Boom(Exception):
     pass
 
 
-def recorder(fail_on: set[int], sessions_seen: list[int]) -> Callable[[OrmSession, int], int]:
+def recorder(fail_on: set[int], sessions_seen: list[int]) -> Callable[[OrmSession, Sequence[int]], list[int]]:
     """An `apply` that stores an inbox row per item, fails on `fail_on`, and notes each session it ran in."""
 
-    def apply(session: OrmSession, item: int) -> int:
+    def apply(session: OrmSession, items: Sequence[int]) -> list[int]:
         if id(session) not in sessions_seen:
             sessions_seen.append(id(session))
-        if item in fail_on:
-            raise Boom(f"item {item}")
-        session.add(models.InboxEvent(event_id=f"item-{item}", kind="test", received_at=datetime(2026, 3, 2, tzinfo=UTC)))
-        return item * 10
+        for item in items:
+            if item in fail_on:
+                raise Boom(f"item {item}")
+            session.add(models.InboxEvent(event_id=f"item-{item}", kind="test", received_at=datetime(2026, 3, 2, tzinfo=UTC)))
+        return [item * 10 for item in items]
 
     return apply
 
@@ -86,3 +88,26 @@ async def test_concurrent_reactions_through_the_core_each_count_once(
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(models.Rating)) == 30
         assert (await session.scalars(select(models.Answer.rating_count))).one() == 30
+
+
+async def test_each_transaction_holds_the_channels_its_events_touch(
+    core: PrepBot, chat: FakeChat, clock: FakeClock, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # A batch locks a channel once, for all its events; the next transaction must lock it again.
+    members = Session(core, chat, clock)
+    await members.setup()
+    engine = sessions.kw["bind"]
+
+    def lock_twice(session: OrmSession) -> int | None:
+        store.lock_channel(session, CHANNEL)
+        return store.lock_channel(session, CHANNEL)
+
+    async with sessions() as session:
+        for _ in range(2):
+            async with session.begin():
+                channel_id = await session.run_sync(lock_twice)
+                if engine.dialect.name == "postgresql":
+                    async with engine.connect() as other:
+                        with pytest.raises(DBAPIError, match="could not obtain lock"):
+                            await other.execute(text("SELECT id FROM channels WHERE id = :id FOR UPDATE NOWAIT"), {"id": channel_id})
+    assert channel_id is not None

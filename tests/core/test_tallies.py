@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session as OrmSession
 
-from bot import db
+from bot import db, tallies
 from bot.core import PrepBot
-from bot.events import AnswerPosted, ReactionAdded
+from bot.events import AnswerDeleted, AnswerPosted, ReactionAdded, ReactionRemoved
 from bot.fake_chat import FakeChat
 from bot.refs import MessageRef
 from tests.builders import CHANNEL, Session, event_id, user
@@ -97,3 +101,74 @@ async def test_a_replayed_reaction_leaves_the_tally_as_it_was(
     before = await tallies_and_recount(sessions)
     await core.handle(added)
     assert await tallies_and_recount(sessions) == before
+
+
+async def test_a_batch_recounts_at_its_end_and_gets_the_tallies_single_events_would(
+    core: PrepBot, chat: FakeChat, clock: FakeClock, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    members = Session(core, chat, clock)
+    await members.setup()
+    thread = await members.post_now()
+    alice = await members.answer("alice")
+    early = MessageRef(CHANNEL, "answered-late")
+    bob_reply = MessageRef(CHANNEL, "bob-reply")
+
+    def at() -> datetime:
+        clock.advance(seconds=1)
+        return members.now()
+
+    # One batch: reactions before their answer, the answer, re-rates, a removal and a deletion.
+    batch = [
+        ReactionAdded(event_id(), at(), early, user("carol"), "five"),
+        ReactionAdded(event_id(), at(), alice, user("bob"), "two"),
+        AnswerPosted(event_id(), at(), early, thread, user("dave"), "late"),
+        ReactionAdded(event_id(), at(), alice, user("bob"), "four"),
+        ReactionAdded(event_id(), at(), alice, user("carol"), "five"),
+        ReactionRemoved(event_id(), at(), alice, user("carol"), "five"),
+        ReactionAdded(event_id(), at(), early, user("alice"), "three"),
+        AnswerPosted(event_id(), at(), bob_reply, thread, user("bob"), "mine"),
+        ReactionAdded(event_id(), at(), bob_reply, user("alice"), "five"),
+        AnswerDeleted(event_id(), at(), bob_reply),
+    ]
+    await db.transactions(sessions).run(lambda session: core._apply_member_events(session, batch))
+    kept, recount = await tallies_and_recount(sessions)
+    assert kept == recount
+    assert [row[1:] for row in kept] == [(1, 4), (2, 8), (0, 0)]
+
+
+async def test_recounts_wait_for_the_end_of_the_block_and_a_failed_block_recounts_nothing(
+    core: PrepBot, chat: FakeChat, clock: FakeClock, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    members = Session(core, chat, clock)
+    await members.setup()
+    await members.post_now()
+    alice = await members.answer("alice")
+    await members.react("bob", alice, "four")
+    rated = (await tallies_and_recount(sessions))[0]
+
+    def zero_then_recount(session: OrmSession) -> list[tuple[int, ...]]:
+        session.execute(text("UPDATE answers SET rating_count = 0, rating_sum = 0"))
+        answer_id, channel_id = session.execute(text("SELECT id, channel_id FROM answers")).one()
+        with tallies.recounted_at_end(session):
+            tallies.recount(session, channel_id, alice.id)
+            waiting = [tuple(row) for row in session.execute(text(KEPT))]
+        assert waiting == [(answer_id, 0, 0)]
+        return [tuple(row) for row in session.execute(text(KEPT))]
+
+    assert await db.transactions(sessions).run(zero_then_recount) == rated
+
+    def fail_midway(session: OrmSession) -> None:
+        session.execute(text("UPDATE answers SET rating_count = 0, rating_sum = 0"))
+        with tallies.recounted_at_end(session):
+            tallies.recount(session, *session.execute(text("SELECT channel_id, message_id FROM answers")).one())
+            raise RuntimeError("the batch failed")
+
+    def after_a_failure(session: OrmSession) -> list[tuple[int, ...]]:
+        with pytest.raises(RuntimeError):
+            fail_midway(session)
+        kept = [tuple(row) for row in session.execute(text(KEPT))]
+        tallies.recount(session, *session.execute(text("SELECT channel_id, message_id FROM answers")).one())  # runs at once again
+        return [*kept, *[tuple(row) for row in session.execute(text(KEPT))]]
+
+    zeroed, recounted = await db.transactions(sessions).run(after_a_failure)
+    assert zeroed[1:] == (0, 0) and recounted == rated[0]
