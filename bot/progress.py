@@ -125,15 +125,18 @@ class Recap:
 
 async def recap(session: AsyncSession, prompt_id: int) -> Recap:
     answered = (await session.execute(
-        select(models.Answer.id, models.Answer.member_id, models.Answer.rating_count, models.Answer.rating_sum)
+        select(models.Answer.message_id, models.Answer.posted_at, models.Answer.member_id,
+               models.Answer.rating_count, models.Answer.rating_sum)
         .join(models.Member, models.Member.id == models.Answer.member_id)
         .where(models.Answer.prompt_id == prompt_id, models.Member.is_bot.is_(False), *STANDING)
     )).all()
-    members = len({member for _, member, _, _ in answered})
+    members = len({row.member_id for row in answered})
     rated = [row for row in answered if row.rating_count]
     if not rated:
         return Recap(len(answered), members, None, None, 0)
-    best = max(rated, key=lambda r: (bayesian(r.rating_sum, r.rating_count), r.rating_count, -r.id))
+    # Ties go to the earlier answer by the platform's clock, not by row id: rows are numbered in the
+    # order events happened to arrive, which redelivery and reordering change.
+    best = min(rated, key=lambda r: (-bayesian(r.rating_sum, r.rating_count), -r.rating_count, r.posted_at, r.message_id))
     assert best.member_id is not None
     names = await external_ids(session, [best.member_id])
     return Recap(len(answered), members, names[best.member_id], best.rating_sum / best.rating_count, best.rating_count)
