@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -110,6 +111,24 @@ class InAThread:
             return work(session)
 
 
+def one_writer_at_a_time(sessions: async_sessionmaker[AsyncSession]) -> contextlib.AbstractAsyncContextManager[object]:
+    """What a write transaction on `sessions` holds while it runs: on SQLite, the process's turn to write.
+
+    SQLite has one writer at a time. Transactions that find the lock taken sleep in its busy
+    handler (1, 2, 5, … up to 100 ms at a time) and so run late even once it is free; fifty posts
+    at once spent much of a fan-out asleep. Taking turns on the event loop instead, they run back
+    to back. Other databases lock rows, not the file, so there it holds nothing.
+    """
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    turn = _turns.get(engine.sync_engine)
+    if turn is None:
+        turn = _turns[engine.sync_engine] = asyncio.Lock()
+    return turn
+
+
+_turns: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 _twins: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 

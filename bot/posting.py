@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import models, views
+from bot import db, models, views
 from bot.actions import PostPrompt
 from bot.ports import ChatPort
 from bot.refs import ChannelRef
@@ -65,6 +65,7 @@ class Poster:
         self._clock = clock
         self._lateness = lateness
         self._process = uuid.uuid4().hex[:8]
+        self._writer = db.one_writer_at_a_time(sessions)  # many posts at once: their claims and records take turns
 
     async def tick(self) -> list[PostResult]:
         """Post every channel whose latest scheduled post is due and not over the lateness window."""
@@ -92,7 +93,7 @@ class Poster:
     async def post(self, channel: models.Channel, local_date: date) -> PostResult:
         """Make sure `channel` has its prompt for `local_date`: claim, send and record, or reconcile."""
         now = self._clock()
-        async with self._sessions() as session, session.begin():
+        async with self._writer, self._sessions() as session, session.begin():
             ref = await channel_ref(session, channel)
             prompt, fresh = await self._claim(session, channel, local_date, now)
             if prompt is None:
@@ -140,10 +141,12 @@ class Poster:
         inserted = await session.scalar(insert_ignoring_conflicts(
             session, models.Prompt, channel_id=channel.id, local_date=local_date, status="claimed",
             question_id=question.id, marker=_marker(), claim_token=token, claimed_at=now,
-        ).returning(models.Prompt.id))
-        prompt = await _prompt_on(session, channel.id, local_date)
+        ).returning(models.Prompt))
+        if inserted is not None:
+            return inserted, True
+        prompt = await _prompt_on(session, channel.id, local_date)  # another process claimed it first
         assert prompt is not None
-        return prompt, inserted is not None
+        return prompt, False
 
     async def _take_over(self, session: AsyncSession, prompt: models.Prompt, now: datetime) -> str | None:
         """Take a stale claim over, unless another process got there first; return the new token."""
@@ -161,7 +164,7 @@ class Poster:
         return f"{self._process}-{secrets.token_hex(8)}"
 
     async def _record(self, prompt_id: int, token: str, message_id: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writer, self._sessions() as session, session.begin():
             recorded = await session.scalar(
                 update(models.Prompt)
                 .where(models.Prompt.id == prompt_id, models.Prompt.claim_token == token, models.Prompt.status == "claimed")
@@ -188,8 +191,10 @@ async def choose_question(session: AsyncSession, channel: models.Channel, local_
     No question repeats until the track's active questions are all used; the previous prompt's
     category is avoided when another category is left.
     """
-    active = (await session.scalars(
-        select(models.Question)
+    # Ids and categories only: a track holds a hundred questions or more, each with its rubric and
+    # follow-ups, and a fan-out chooses for every channel.
+    active = (await session.execute(
+        select(models.Question.id, models.Question.category)
         .where(models.Question.track == channel.track, models.Question.retired_at.is_(None))
         .order_by(models.Question.slug)
     )).all()
@@ -212,4 +217,4 @@ async def choose_question(session: AsyncSession, channel: models.Channel, local_
     previous_category = history[-1].category if history else None
     pool = [q for q in fresh if q.category != previous_category] or fresh
     seed = hashlib.sha256(f"{channel.id}:{local_date.isoformat()}".encode()).digest()
-    return pool[int.from_bytes(seed[:8], "big") % len(pool)]
+    return await session.get_one(models.Question, pool[int.from_bytes(seed[:8], "big") % len(pool)].id)

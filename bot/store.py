@@ -147,8 +147,13 @@ def find_prompt(session: Session, channel_id: int, thread: MessageRef) -> models
 
 
 async def channel_ref(session: AsyncSession, channel: models.Channel) -> ChannelRef:
-    workspace = await session.get_one(models.Workspace, channel.workspace_id)
-    return ChannelRef(WorkspaceRef(workspace.platform, workspace.external_id), channel.external_id)
+    key = ("workspace ref", channel.workspace_id)  # a workspace's platform and id never change
+    workspace: WorkspaceRef | None = ids.get(session.info, key)
+    if workspace is None:
+        row = await session.get_one(models.Workspace, channel.workspace_id)
+        workspace = WorkspaceRef(row.platform, row.external_id)
+        ids.put(session.info, key, workspace)
+    return ChannelRef(workspace, channel.external_id)
 
 
 async def latest_prompt(session: AsyncSession, channel_id: int, before: date | None = None) -> models.Prompt | None:

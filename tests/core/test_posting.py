@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import models
@@ -269,3 +269,34 @@ async def test_many_channels_due_at_once_are_posted_a_bounded_number_at_a_time(
     release.set()
     assert len(await ticking) == total
     assert most[0] == MAX_CONCURRENT_POSTS
+
+
+async def test_posts_due_together_take_turns_to_write_on_sqlite_and_run_side_by_side_elsewhere(
+    core: PrepBot, chat: FakeChat, clock: FakeClock, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # SQLite writes one transaction at a time; posts that raced for it slept in its busy handler.
+    for n in range(12):
+        await Session(core, chat, clock, ChannelRef(WORKSPACE, f"C{n}")).setup("09:00 UTC daily")
+    clock.set(MONDAY_0900)
+    engine = sessions.kw["bind"].sync_engine
+    out, most = [0], [0]
+
+    def checked_out(*_: object) -> None:
+        out[0] += 1
+        most[0] = max(most[0], out[0])
+
+    def checked_in(*_: object) -> None:
+        out[0] -= 1
+
+    event.listen(engine, "checkout", checked_out)
+    event.listen(engine, "checkin", checked_in)
+    try:
+        results = await core.tick()
+    finally:
+        event.remove(engine, "checkout", checked_out)
+        event.remove(engine, "checkin", checked_in)
+    assert [r.outcome for r in results] == [Outcome.POSTED] * 12
+    if engine.dialect.name == "sqlite":
+        assert most[0] == 1, "one post's transaction at a time"
+    else:
+        assert most[0] > 1, "posts' transactions run side by side"
