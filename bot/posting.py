@@ -209,7 +209,7 @@ async def choose_question(session: AsyncSession, channel: models.Channel, local_
     active_ids = {q.id for q in active}
     used: set[int] = set()
     for question_id, _ in history:
-        if question_id in active_ids:
+        if question_id is not None and question_id in active_ids:
             used.add(question_id)
             if used == active_ids:
                 used = set()  # the track was exhausted: a new cycle starts

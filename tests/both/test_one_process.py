@@ -60,6 +60,9 @@ async def test_slack_and_discord_run_side_by_side_in_one_process(
         await wait_until(lambda: fake_slack.posts(CHANNEL, top_level=True), 20, "the question on Slack")
         discord_prompts = await fake_discord.wait_for(
             lambda: [m for m in fake_discord.bot_posts() if m.get("thread")], timeout=20, what="the question on Discord")
+        # Answer once prepbot has recorded both posts, as members reading the questions would: a
+        # reply in the moment between a platform's answer and that record is not in a known thread.
+        await wait_until(lambda: log.read_text().count("posted prompt") == 2, 20, "both posts to be recorded")
 
         # An answer and a rating on each platform land in the same database, each in its own channel.
         slack_prompt = fake_slack.posts(CHANNEL, top_level=True)[0]
