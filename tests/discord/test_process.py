@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import signal
+import sqlite3
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,8 +26,15 @@ from bot.settings import Settings
 from tests.conftest import FIXTURE_BANK
 from tests.discord.conftest import KEYCAPS
 from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.fakes.slack import wait_until
 
 ROOT = Path(__file__).parent.parent.parent
+
+
+def posts_recorded(database: Path) -> int:
+    """How many prompts a running prepbot has recorded as posted, read from its SQLite file."""
+    with contextlib.closing(sqlite3.connect(database, timeout=1)) as connection:
+        return int(connection.execute("SELECT count(*) FROM prompts WHERE status = 'posted'").fetchone()[0])
 
 
 async def answered(fake: FakeDiscord, interaction: FakeInteraction) -> str:
@@ -56,6 +65,9 @@ async def test_prepbot_run_with_a_discord_token_runs_the_whole_loop_as_its_own_p
         prompts = await fake.wait_for(lambda: [m for m in fake.bot_posts() if m.get("thread")], timeout=20,
                                       what="the scheduled question and its thread")
         thread = int(prompts[0]["id"])
+        # Answer once prepbot has recorded the post, as a member reading the question would: a reply
+        # in the moment between Discord's answer and that record is not yet in a known thread.
+        await wait_until(lambda: posts_recorded(tmp_path / "prepbot.db"), 20, "the post to be recorded")
 
         answer = await fake.post(fake.alice, thread, "Start from the backlog's age, not its size.")
         await fake.wait_for(lambda: fake.dms_to(fake.alice), timeout=20, what="the rubric sent to alice")
