@@ -13,6 +13,7 @@ from typing import Literal, TypeVar
 import aiohttp
 import discord
 
+from adapters import retries
 from adapters.discord import translate
 from adapters.discord.pacing import REQUEST_BURST, REQUESTS_PER_SECOND, TokenBucket
 from adapters.discord.threads import ThreadParents
@@ -44,23 +45,19 @@ async def again_after_unknown(
     call: Callable[[], Awaitable[T]], what: str, *, request_seconds: float, retry_seconds: float,
     pace: contextlib.AbstractAsyncContextManager[None] | None = None,
 ) -> T:
-    """`call()`, made again after an unknown outcome; only for requests that are safe to repeat.
+    """`call()`, paced and bounded in time, made again after an unknown outcome (`adapters.retries`).
 
-    Every request given here is: a message sent with a nonce and `enforce_nonce` (Discord returns
-    the first message for a repeated nonce), a lookup, a thread that says so when it exists, an
-    interaction response (Discord refuses a second one) or an edit.
+    Only for requests that are safe to repeat, as every one given here is: a message sent with a
+    nonce and `enforce_nonce` (Discord returns the first message for a repeated nonce), a lookup, a
+    thread that says so when it exists, an interaction response (Discord refuses a second one) or an edit.
     """
-    for attempt in range(ATTEMPTS):
-        if attempt:
-            await asyncio.sleep(retry_seconds * 2 ** (attempt - 1))
-        try:
-            async with pace if pace is not None else contextlib.nullcontext():
-                return await asyncio.wait_for(call(), request_seconds)
-        except Exception as error:
-            if not outcome_unknown(error) or attempt == ATTEMPTS - 1:
-                raise
-            logger.warning("%s met %s; trying again", what, type(error).__name__)
-    raise AssertionError("unreachable")
+
+    async def once() -> T:
+        async with pace if pace is not None else contextlib.nullcontext():
+            return await asyncio.wait_for(call(), request_seconds)
+
+    return await retries.again_after_unknown(
+        once, what, unknown=outcome_unknown, attempts=ATTEMPTS, retry_seconds=retry_seconds)
 
 
 class DiscordChat:

@@ -18,6 +18,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import retries
 from adapters.slack import translate
 from bot.actions import Action, PostPrivately, PostReply
 from bot.messages import Message
@@ -150,16 +151,9 @@ class SlackChat:
         client = await self._client_for(channel.workspace.id)
         # Slack can neither look an ephemeral message up nor deduplicate one, so after an unknown outcome it is
         # sent again: a member may rarely see a private note twice, rather than never.
-        for attempt in range(SEND_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(self._retry_seconds * 2 ** (attempt - 1))
-            try:
-                await client.chat_postEphemeral(**arguments)
-                return
-            except Exception as error:
-                if not outcome_unknown(error) or attempt == SEND_ATTEMPTS - 1:
-                    raise
-                logger.warning("a private message in %s met %s; sending it again", channel, describe(error))
+        await retries.again_after_unknown(
+            lambda: client.chat_postEphemeral(**arguments), f"a private message in {channel}",
+            unknown=outcome_unknown, attempts=SEND_ATTEMPTS, retry_seconds=self._retry_seconds, describe=describe)
 
 
 async def _find_marked(
