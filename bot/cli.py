@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_loop(main: Coroutine[Any, Any, int]) -> int:
     """Run `main` on uvloop where it is installed (not on Windows), else on asyncio's own loop.
 
-    uvloop's sockets, timers and callbacks are C: about a fifth less CPU per acknowledged Slack
-    event than asyncio's selector loop (BENCHMARKS.md), with the same asyncio API.
+    uvloop's sockets, timers and callbacks are C: 3–7% less CPU per acknowledged Slack event than
+    asyncio's selector loop in the ack-path benchmark (BENCHMARKS.md), with the same asyncio API.
     """
     try:
         import uvloop
