@@ -3,22 +3,25 @@
 Every change is stamped with the platform's event time: an event older than what a row already
 reflects is ignored, a deletion that arrives before its post leaves a tombstone, and an edit that
 does (without naming its author) leaves a pending row; the post, or an edit naming the author, fills
-either in.
+either in. A reply that arrives before its thread is known as a prompt's, while the channel's daily
+post is in flight, is held until the post is recorded (`settle_held`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Delete, bindparam, delete, exists, func, select
+from sqlalchemy import Delete, bindparam, delete, exists, func, or_, select
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.orm import Session
 
-from bot import models, tallies
+from bot import models, tallies, views
+from bot.actions import PostPrivately
 from bot.events import AnswerDeleted, AnswerEdited, AnswerPosted, ReactionAdded, ReactionRemoved
-from bot.refs import MessageRef
+from bot.messages import Message
+from bot.refs import ChannelRef, MessageRef, UserRef
 from bot.models import UTCDateTime
 from bot.prepared import Prepared
 from bot.store import dialect_insert, insert_ignoring_conflicts, lock_channel, member_id
@@ -42,8 +45,14 @@ class AnswerTooLong:
     length: int
 
 
-def record_answer(session: Session, event: AnswerPosted | AnswerEdited, now: datetime) -> AnswerRecorded | AnswerTooLong | None:
-    """Record a reply in a prompt's thread, or an edit; `None` when it is not an answer or changes nothing."""
+def record_answer(
+    session: Session, event: AnswerPosted | AnswerEdited, now: datetime, hold_since: datetime,
+) -> AnswerRecorded | AnswerTooLong | None:
+    """Record a reply in a prompt's thread, or an edit; `None` when it is not an answer or changes nothing.
+
+    A reply in a thread that is no prompt's, while the channel has a post claimed since
+    `hold_since` and not yet recorded, is held: the thread may be that post's.
+    """
     channel_id = lock_channel(session, event.message.channel)
     if channel_id is None:
         return None
@@ -63,9 +72,16 @@ def record_answer(session: Session, event: AnswerPosted | AnswerEdited, now: dat
 
     thread, author = event.thread, event.author
     if thread is None:
-        return None  # an edit of a message we never saw, with no thread to place it in
+        # An edit with no thread to place it in: of a reply held for a post in flight (kept with
+        # it), or of a message that is no answer.
+        held_in = _HELD_THREAD.rows(session, {"channel": channel_id, "message": event.message.id})
+        if held_in:
+            _hold(session, channel_id, replace(event, thread=MessageRef(event.message.channel, held_in[0][0])), now)
+        return None
     found = _PROMPT_IN_THREAD.rows(session, {"channel": channel_id, "thread": thread.id})
     if not found:
+        if _IN_FLIGHT.rows(session, {"channel": channel_id, "since": hold_since}):
+            _hold(session, channel_id, event, now)
         return None
     [(prompt_id, question_id)] = found
     if author is None:
@@ -104,6 +120,65 @@ def record_answer(session: Session, event: AnswerPosted | AnswerEdited, now: dat
     if question_id is None:
         return None
     return AnswerRecorded(question_id, first_for_member)
+
+
+def note_for_author(
+    session: Session, event: AnswerPosted | AnswerEdited, outcome: AnswerRecorded | AnswerTooLong | None,
+) -> PostPrivately | None:
+    """What to tell an answer's author privately: the rubric after a first answer, or why it was refused."""
+    if event.author is None:
+        return None
+    channel = event.message.channel
+    if isinstance(outcome, AnswerTooLong):
+        return PostPrivately(channel, event.author, thread=event.thread, message=Message.text(
+            f"Your answer is {outcome.length:,} characters; answers can be at most {MAX_ANSWER_CHARS:,}. "
+            "It was not recorded: shorten it by editing the message and it will count."))
+    if isinstance(outcome, AnswerRecorded) and outcome.first_for_member:
+        question = session.get_one(models.Question, outcome.question_id)
+        return PostPrivately(channel, event.author, thread=event.thread, message=views.rubric_message(
+            question, heading="Thanks for answering. Compare your answer with the rubric:"))
+    return None
+
+
+def settle_held(session: Session, channel: ChannelRef, thread_id: str, now: datetime, stale_before: datetime) -> list[PostPrivately]:
+    """The channel's post was recorded as message `thread_id`: record the replies held for its thread.
+
+    They are recorded as if they had just arrived, in the order they came; the rest of the
+    channel's held replies, to threads that are no prompt's, go once older than `stale_before`.
+    Returns the notes their authors are owed (the rubric after a first answer).
+    """
+    channel_id = lock_channel(session, channel)
+    if channel_id is None:
+        return []
+    thread = MessageRef(channel, thread_id)
+    notes = []
+    held = session.scalars(select(models.HeldReply).where(
+        models.HeldReply.channel_id == channel_id, models.HeldReply.thread_id == thread_id).order_by(models.HeldReply.id))
+    for row in held.all():
+        message = MessageRef(channel, row.message_id)
+        author = UserRef(channel.workspace, row.author_id, row.author_name) if row.author_id is not None else None
+        event: AnswerPosted | AnswerEdited
+        if row.kind == "posted" and author is not None:
+            event = AnswerPosted(f"held:{row.id}", row.at, message, thread, author, row.text, row.author_is_bot)
+        else:
+            event = AnswerEdited(f"held:{row.id}", row.at, message, row.text, thread, author)
+        if (note := note_for_author(session, event, record_answer(session, event, now, hold_since=now))) is not None:
+            notes.append(note)
+    session.execute(delete(models.HeldReply).where(
+        models.HeldReply.channel_id == channel_id,
+        or_(models.HeldReply.thread_id == thread_id, models.HeldReply.held_at < stale_before)))
+    return notes
+
+
+def _hold(session: Session, channel_id: int, event: AnswerPosted | AnswerEdited, now: datetime) -> None:
+    assert event.thread is not None
+    author = event.author
+    _HOLD.run(session, {
+        "channel": channel_id, "thread": event.thread.id, "message": event.message.id,
+        "kind": "posted" if isinstance(event, AnswerPosted) else "edited",
+        "author": author.id if author is not None else None, "name": author.name if author is not None else None,
+        "bot": isinstance(event, AnswerPosted) and event.author_is_bot, "text": event.text, "at": event.at, "now": now})
+    logger.debug("holding reply %s in %s: its thread may be a post in flight", event.message.id, event.message.channel)
 
 
 def withdraw_answer(session: Session, event: AnswerDeleted) -> bool:
@@ -210,6 +285,18 @@ _ANSWER_ID = Prepared(lambda dialect: select(_ANSWERS.c.id).where(
 _PROMPT_IN_THREAD = Prepared(lambda dialect: select(_PROMPTS.c.id, _PROMPTS.c.question_id).where(
     _PROMPTS.c.channel_id == bindparam("channel"), _PROMPTS.c.message_id == bindparam("thread"),
     _PROMPTS.c.status == "posted"))
+_HELD = models.Base.metadata.tables["held_replies"]
+# A post claimed since `since` and not yet recorded: its message id is not known yet.
+_IN_FLIGHT = Prepared(lambda dialect: select(_PROMPTS.c.id).where(
+    _PROMPTS.c.channel_id == bindparam("channel"), _PROMPTS.c.status == "claimed",
+    _PROMPTS.c.claimed_at >= bindparam("since", type_=UTCDateTime())).limit(1))
+_HELD_THREAD = Prepared(lambda dialect: select(_HELD.c.thread_id).where(
+    _HELD.c.channel_id == bindparam("channel"), _HELD.c.message_id == bindparam("message")).limit(1))
+_HOLD = Prepared(lambda dialect: _HELD.insert().values(
+    channel_id=bindparam("channel"), thread_id=bindparam("thread"), message_id=bindparam("message"),
+    kind=bindparam("kind"), author_id=bindparam("author"), author_name=bindparam("name"),
+    author_is_bot=bindparam("bot"), text=bindparam("text"), at=bindparam("at", type_=UTCDateTime()),
+    held_at=bindparam("now", type_=UTCDateTime())))
 _EARLIER_ANSWER = Prepared(lambda dialect: select(_ANSWERS.c.id).where(
     _ANSWERS.c.prompt_id == bindparam("prompt"), _ANSWERS.c.member_id == bindparam("member"),
     _ANSWERS.c.withdrawn_at.is_(None)).limit(1))

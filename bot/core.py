@@ -29,7 +29,7 @@ from bot.events import (
 )
 from bot.messages import Message
 from bot.models import UTCDateTime
-from bot.ports import ChatPort
+from bot.ports import ChatPort, send_quietly
 from bot.posting import Outcome, Poster, PostResult
 from bot.prepared import PreparedRows
 from bot.refs import ChannelRef, MessageRef, UserRef
@@ -137,7 +137,7 @@ class PrepBot:
             case _:
                 note = await self._writer.submit(event)
                 if note is not None:
-                    await self._send_quietly(note)
+                    await send_quietly(self._chat, note)
                 return None
 
     async def _interactive(self, event: CommandInvoked | DrillRequested) -> Reply | commands.PostNow | None:
@@ -175,7 +175,8 @@ class PrepBot:
     def _apply_member_event(self, session: Session, event: MemberEvent, now: datetime) -> PostPrivately | None:
         match event:
             case AnswerPosted() | AnswerEdited():
-                return _note_for_author(session, event, answers.record_answer(session, event, now))
+                outcome = answers.record_answer(session, event, now, hold_since=now - self._lateness)
+                return answers.note_for_author(session, event, outcome)
             case AnswerDeleted():
                 answers.withdraw_answer(session, event)
             case ReactionAdded() | ReactionRemoved():
@@ -206,14 +207,6 @@ class PrepBot:
 
     def _is_organizer(self, event: CommandInvoked) -> bool:
         return event.user_is_admin or event.user.id in self._organizers
-
-    async def _send_quietly(self, action: PostPrivately) -> None:
-        """Send a courtesy note; its failure (a member who refuses DMs, a platform shutting down) is only logged."""
-        try:
-            await self._chat.perform(action)
-        except Exception as error:
-            logger.warning("could not send a private note to %s in %s: %r", action.user.id, action.channel, error)
-            logger.debug("the private note's failure in full", exc_info=True)
 
     async def _post_now(self, channel_id: int) -> Message:
         now = self._clock()
@@ -248,21 +241,3 @@ def _first_deliveries(session: Session, events: Sequence[Event], now: datetime) 
     written = _RECORD_DELIVERIES.rows(
         session, [{"event_id": event.event_id, "kind": type(event).__name__, "at": now} for event in events])
     return {event_id for (event_id,) in written}
-
-
-def _note_for_author(
-    session: Session, event: AnswerPosted | AnswerEdited, outcome: answers.AnswerRecorded | answers.AnswerTooLong | None,
-) -> PostPrivately | None:
-    """What to tell an answer's author privately: the rubric after a first answer, or why it was refused."""
-    if event.author is None:
-        return None
-    channel = event.message.channel
-    if isinstance(outcome, answers.AnswerTooLong):
-        return PostPrivately(channel, event.author, thread=event.thread, message=Message.text(
-            f"Your answer is {outcome.length:,} characters; answers can be at most {answers.MAX_ANSWER_CHARS:,}. "
-            "It was not recorded: shorten it by editing the message and it will count."))
-    if isinstance(outcome, answers.AnswerRecorded) and outcome.first_for_member:
-        question = session.get_one(models.Question, outcome.question_id)
-        return PostPrivately(channel, event.author, thread=event.thread, message=views.rubric_message(
-            question, heading="Thanks for answering. Compare your answer with the rubric:"))
-    return None

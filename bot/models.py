@@ -213,6 +213,32 @@ class Answer(Base):
     rating_sum: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class HeldReply(Base):
+    """A reply to a thread prepbot does not know yet, kept while its channel has a post in flight.
+
+    A member can answer in the moment between the platform taking a daily post and prepbot
+    recording its message id (longer if the poster crashed there and the post is reconciled
+    later). Such a reply is held here; when the post is recorded, the replies in its thread are
+    recorded as answers, and the rest are dropped once they are older than the lateness window.
+    `kind` is `posted` or `edited`; the author is a member of the channel's workspace.
+    """
+
+    __tablename__ = "held_replies"
+    __table_args__ = (Index(None, "channel_id", "thread_id"),)
+
+    id: Mapped[int] = _id()
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    thread_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    author_id: Mapped[str | None] = mapped_column(String(64))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    author_is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    held_at: Mapped[datetime]
+
+
 class RatingReaction(Base):
     """One rating emoji by one rater on one message, present or taken back, as of `changed_at`."""
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Protocol
 
-from bot.actions import Action, action_channel
+from bot.actions import Action, PostPrivately, action_channel
 from bot.refs import ChannelRef, MessageRef
+
+logger = logging.getLogger(__name__)
 
 
 class ChatPort(Protocol):
@@ -19,6 +22,15 @@ class ChatPort(Protocol):
     async def find_prompt(self, channel: ChannelRef, marker: str, since: datetime) -> MessageRef | None:
         """Find a prompt posted with `marker` at or after `since`, for reconciling an unknown outcome."""
         ...
+
+
+async def send_quietly(chat: ChatPort, note: PostPrivately) -> None:
+    """Send a courtesy note; its failure (a member who refuses DMs, a platform shutting down) is only logged."""
+    try:
+        await chat.perform(note)
+    except Exception as error:
+        logger.warning("could not send a private note to %s in %s: %r", note.user.id, note.channel, error)
+        logger.debug("the private note's failure in full", exc_info=True)
 
 
 class ChatRouter:

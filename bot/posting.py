@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import db, models, views
+from bot import answers, db, models, views
 from bot.actions import PostPrompt
-from bot.ports import ChatPort
+from bot.ports import ChatPort, send_quietly
 from bot.refs import ChannelRef
 from bot.schedule import latest_due
 from bot.store import channel_ref, insert_ignoring_conflicts
@@ -113,7 +113,7 @@ class Poster:
             if reconcile_since is not None:
                 found = await self._chat.find_prompt(ref, marker, since=reconcile_since)
                 if found is not None:
-                    await self._record(prompt_id, token, found.id)
+                    await self._record(ref, prompt_id, token, found.id)
                     logger.info("reconciled prompt %s in %s: found %s already posted", prompt_id, ref, found.id)
                     return PostResult(ref, local_date, Outcome.RECONCILED, prompt_id, found.id)
             posted = await asyncio.wait_for(
@@ -125,7 +125,7 @@ class Poster:
         assert posted is not None
         # A crash from here until the record leaves a post that landed unrecorded: the next taker finds it by marker.
         logger.debug("prompt %s landed in %s as %s; recording it", prompt_id, ref, posted.id)
-        await self._record(prompt_id, token, posted.id)
+        await self._record(ref, prompt_id, token, posted.id)
         logger.info("posted prompt %s to %s for %s as %s", prompt_id, ref, local_date, posted.id)
         return PostResult(ref, local_date, Outcome.POSTED, prompt_id, posted.id)
 
@@ -163,16 +163,22 @@ class Poster:
     def _token(self) -> str:
         return f"{self._process}-{secrets.token_hex(8)}"
 
-    async def _record(self, prompt_id: int, token: str, message_id: str) -> None:
+    async def _record(self, channel: ChannelRef, prompt_id: int, token: str, message_id: str) -> None:
+        """Record the prompt's message, and the replies held for its thread while it was in flight."""
+        now = self._clock()
         async with self._writer, self._sessions() as session, session.begin():
             recorded = await session.scalar(
                 update(models.Prompt)
                 .where(models.Prompt.id == prompt_id, models.Prompt.claim_token == token, models.Prompt.status == "claimed")
-                .values(status="posted", message_id=message_id, posted_at=self._clock())
+                .values(status="posted", message_id=message_id, posted_at=now)
                 .returning(models.Prompt.id)
             )
             if recorded is None:
                 logger.warning("prompt %s was recorded by another process before this one", prompt_id)
+                return
+            notes = await session.run_sync(answers.settle_held, channel, message_id, now, now - self._lateness)
+        for note in notes:
+            await send_quietly(self._chat, note)
 
 
 async def _prompt_on(session: AsyncSession, channel_id: int, local_date: date) -> models.Prompt | None:

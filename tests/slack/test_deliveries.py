@@ -107,3 +107,24 @@ async def test_stopping_does_not_wait_for_ever_on_a_reply_slack_never_answers(
     started = time.monotonic()
     await asyncio.wait_for(slack.running.stop(), 5)
     assert time.monotonic() - started < 2
+
+
+async def test_an_answer_given_before_prepbot_hears_its_post_landed_counts_once_the_post_is_recorded(slack: Slack) -> None:
+    await slack.setup()
+    slack.fake.hang("chat.postMessage")  # Slack has the post and shows it; its answer to prepbot is slow
+    posting = asyncio.create_task(slack.command("now"))
+    await wait_until(lambda: slack.fake.posts(CHANNEL, top_level=True), what="the daily post on Slack")
+    prompt_ts = str(slack.fake.posts(CHANNEL, top_level=True)[-1]["ts"])
+
+    reply = slack.payloads.reply(CHANNEL, prompt_ts, "UALICE", "quick off the mark")
+    assert (await slack.client.event(slack.payloads.envelope(reply))).status == 200
+    rating = slack.payloads.reaction("reaction_added", "UBOB", "five", CHANNEL, reply["ts"], "UALICE")
+    assert (await slack.client.event(slack.payloads.envelope(rating))).status == 200
+    assert await slack.answers() == {}, "prepbot does not know the thread yet: the reply waits"
+
+    slack.fake.release()
+    assert (await posting).startswith("Posted today's question")
+    assert await slack.answers() == {reply["ts"]: "quick off the mark"}
+    assert await slack.ratings() == {(reply["ts"], "UBOB"): 5}
+    [note] = [e for e in slack.fake.ephemerals if e["user"] == "UALICE"]
+    assert note["thread_ts"] == prompt_ts and "rubric" in note["text"].lower()
