@@ -167,16 +167,16 @@ class Poster:
         """Record the prompt's message, and the replies held for its thread while it was in flight."""
         now = self._clock()
         async with self._writer, self._sessions() as session, session.begin():
-            recorded = await session.scalar(
+            channel_id = await session.scalar(
                 update(models.Prompt)
                 .where(models.Prompt.id == prompt_id, models.Prompt.claim_token == token, models.Prompt.status == "claimed")
                 .values(status="posted", message_id=message_id, posted_at=now)
-                .returning(models.Prompt.id)
+                .returning(models.Prompt.channel_id)
             )
-            if recorded is None:
+            if channel_id is None:
                 logger.warning("prompt %s was recorded by another process before this one", prompt_id)
                 return
-            notes = await session.run_sync(answers.settle_held, channel, message_id, now, now - self._lateness)
+            notes = await session.run_sync(answers.settle_held, channel, channel_id, message_id, now, now - self._lateness)
         for note in notes:
             await send_quietly(self._chat, note)
 

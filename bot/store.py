@@ -127,12 +127,18 @@ def lock_channel(session: Session, ref: ChannelRef) -> int | None:
     serializes them there; SQLite's immediate transactions already do, so it costs nothing there.
     """
     channel_id = find_channel_id(session, ref)
-    if channel_id is not None and session.bind is not None and session.bind.dialect.name == "postgresql":
+    if channel_id is not None:
+        lock_channel_id(session, channel_id)
+    return channel_id
+
+
+def lock_channel_id(session: Session, channel_id: int) -> None:
+    """`lock_channel` for a channel whose id is known."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
         locked: set[int] = per_transaction(session, _LOCKED, set)  # a batch of events locks each channel once
         if channel_id not in locked:
             _LOCK_CHANNEL.rows(session, {"channel": channel_id})
             locked.add(channel_id)
-    return channel_id
 
 
 _LOCKED = "prepbot.store.locked"  # the channels a session's transaction holds
