@@ -193,7 +193,7 @@ async def _rubric(context: Context, args: list[str]) -> Result:
     if isinstance(channel, Message):
         return channel
     prompt = await context.session.run_sync(find_prompt, channel.id, context.event.thread) if context.event.thread else None
-    prompt = prompt or await latest_prompt(context.session, channel.id)
+    prompt = prompt or await context.session.run_sync(latest_prompt, channel.id)
     if prompt is None or prompt.question_id is None:
         return Message.text("No question has been posted here yet, so there is no rubric to show.")
     question = await context.session.get_one(models.Question, prompt.question_id)

@@ -200,10 +200,10 @@ class PrepBot:
         """The channel's latest posted prompt and how it reads, e.g. to show it again after a restart."""
         async with self._sessions() as session:
             channel_id = await session.run_sync(find_channel_id, channel)
-            prompt = await latest_prompt(session, channel_id) if channel_id is not None else None
+            prompt = await session.run_sync(latest_prompt, channel_id) if channel_id is not None else None
             if prompt is None or prompt.message_id is None:
                 return None
-            return MessageRef(channel, prompt.message_id), await views.prompt_message(session, prompt)
+            return MessageRef(channel, prompt.message_id), await session.run_sync(views.prompt_message, prompt)
 
     def _is_organizer(self, event: CommandInvoked) -> bool:
         return event.user_is_admin or event.user.id in self._organizers

@@ -46,7 +46,7 @@ async def drill(session: AsyncSession, event: DrillRequested, default_track: str
         if question is None:
             return await _practice(session, track, topic, member, now)
     if question is None and channel is not None:
-        latest = await latest_prompt(session, channel.id)
+        latest = await session.run_sync(latest_prompt, channel.id)
         if latest is not None and latest.question_id is not None:
             question = await session.get_one(models.Question, latest.question_id)
     if question is None:
@@ -101,7 +101,7 @@ async def _practice(session: AsyncSession, track_id: str, topic: str, member: in
         return DrillOutcome(Message.text(f"The track `{track_id}` has no active questions."), False)
     seed = hashlib.sha256(f"{member}:{now.isoformat()}:{topic}".encode()).digest()
     question = fresh[int.from_bytes(seed[:8], "big") % len(fresh)]
-    name = category["name"] if category else await views.category_name(session, track_id, question.category)
+    name = category["name"] if category else await session.run_sync(views.category_name, track_id, question.category)
     return DrillOutcome(views.practice_message(question, name), False)
 
 

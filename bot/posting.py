@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot import answers, db, models, views
-from bot.actions import PostPrompt
+from bot.actions import PostPrivately, PostPrompt
 from bot.ports import ChatPort, send_quietly
 from bot.refs import ChannelRef
 from bot.schedule import latest_due
@@ -66,6 +67,8 @@ class Poster:
         self._lateness = lateness
         self._process = uuid.uuid4().hex[:8]
         self._writer = db.one_writer_at_a_time(sessions)  # many posts at once: their claims and records take turns
+        self._writes = db.transactions(sessions)
+        self._reads = db.transactions(sessions, reads_only=True)
 
     async def tick(self) -> list[PostResult]:
         """Post every channel whose latest scheduled post is due and not over the lateness window."""
@@ -91,27 +94,30 @@ class Poster:
         return [result for result in results if result.outcome is not Outcome.ALREADY_DONE]
 
     async def post(self, channel: models.Channel, local_date: date) -> PostResult:
-        """Make sure `channel` has its prompt for `local_date`: claim, send and record, or reconcile."""
+        """Make sure `channel` has its prompt for `local_date`: claim, send and record, or reconcile.
+
+        Only the claim and the record write, each in a short transaction of its own; on SQLite a
+        process's posts take turns for those, and read what they need (the question to choose, the
+        message to send) alongside. Each step is sync work in one transaction (`db.transactions`:
+        on SQLite, one hand-off to a worker thread for the whole of it).
+        """
         now = self._clock()
-        async with self._writer, self._sessions() as session, session.begin():
-            ref = await channel_ref(session, channel)
-            prompt, fresh = await self._claim(session, channel, local_date, now)
-            if prompt is None:
-                return PostResult(ref, local_date, Outcome.NO_QUESTION)
-            token, reconcile_since = prompt.claim_token, None
-            if not fresh:
-                if prompt.status != "claimed":
-                    return PostResult(ref, local_date, Outcome.ALREADY_DONE, prompt.id, prompt.message_id)
-                taken = await self._take_over(session, prompt, now) if now - prompt.claimed_at >= CLAIM_TIMEOUT else None
-                if taken is None:
-                    return PostResult(ref, local_date, Outcome.IN_FLIGHT, prompt.id)
-                token, reconcile_since = taken, prompt.claimed_at - SEND_TIMEOUT
-            message = await views.prompt_message(session, prompt)
-            marker, prompt_id = prompt.marker, prompt.id
+        ref, existing, question_id = await self._reads.run(lambda session: _before_claim(session, channel, local_date))
+        if existing is None and question_id is None:
+            logger.warning("channel %s has no active questions in track %r", channel.id, channel.track)
+            return PostResult(ref, local_date, Outcome.NO_QUESTION)
+        async with self._writer:
+            claim = await self._writes.run(lambda session: self._claim(session, channel.id, local_date, existing, question_id, now))
+        prompt = claim.prompt
+        if claim.token is None:
+            outcome = Outcome.ALREADY_DONE if prompt.status != "claimed" else Outcome.IN_FLIGHT
+            return PostResult(ref, local_date, outcome, prompt.id, prompt.message_id)
+        token, marker, prompt_id = claim.token, prompt.marker, prompt.id
+        message = await self._reads.run(lambda session: views.prompt_message(session, prompt))
 
         try:
-            if reconcile_since is not None:
-                found = await self._chat.find_prompt(ref, marker, since=reconcile_since)
+            if claim.reconcile_since is not None:
+                found = await self._chat.find_prompt(ref, marker, since=claim.reconcile_since)
                 if found is not None:
                     await self._record(ref, prompt_id, token, found.id)
                     logger.info("reconciled prompt %s in %s: found %s already posted", prompt_id, ref, found.id)
@@ -129,36 +135,37 @@ class Poster:
         logger.info("posted prompt %s to %s for %s as %s", prompt_id, ref, local_date, posted.id)
         return PostResult(ref, local_date, Outcome.POSTED, prompt_id, posted.id)
 
-    async def _claim(self, session: AsyncSession, channel: models.Channel, local_date: date, now: datetime) -> tuple[models.Prompt | None, bool]:
-        existing = await _prompt_on(session, channel.id, local_date)
-        if existing is not None:
-            return existing, False
-        question = await choose_question(session, channel, local_date)
-        if question is None:
-            logger.warning("channel %s has no active questions in track %r", channel.id, channel.track)
-            return None, False
-        token = self._token()
-        inserted = await session.scalar(insert_ignoring_conflicts(
-            session, models.Prompt, channel_id=channel.id, local_date=local_date, status="claimed",
-            question_id=question.id, marker=_marker(), claim_token=token, claimed_at=now,
-        ).returning(models.Prompt))
-        if inserted is not None:
-            return inserted, True
-        prompt = await _prompt_on(session, channel.id, local_date)  # another process claimed it first
-        assert prompt is not None
-        return prompt, False
+    def _claim(self, session: Session, channel_id: int, local_date: date, existing: models.Prompt | None,
+               question_id: int | None, now: datetime) -> _Claim:
+        """Claim (channel, local date) for the question, or take a stale claim over.
 
-    async def _take_over(self, session: AsyncSession, prompt: models.Prompt, now: datetime) -> str | None:
-        """Take a stale claim over, unless another process got there first; return the new token."""
-        token = self._token()
-        taken = await session.scalar(
+        The claim's `token` is None when the date is someone else's: done already, or claimed by
+        another process whose claim is still fresh.
+        """
+        if existing is not None:
+            existing = session.get_one(models.Prompt, existing.id)  # as it is now, not as it was read before the turn
+        else:
+            inserted = session.scalar(insert_ignoring_conflicts(
+                session, models.Prompt, channel_id=channel_id, local_date=local_date, status="claimed",
+                question_id=question_id, marker=_marker(), claim_token=(token := self._token()), claimed_at=now,
+            ).returning(models.Prompt))
+            if inserted is not None:
+                return _Claim(inserted, token)
+            existing = _prompt_on(session, channel_id, local_date)  # another process claimed it first
+            assert existing is not None
+        if existing.status != "claimed" or now - existing.claimed_at < CLAIM_TIMEOUT:
+            return _Claim(existing, None)
+        taken = session.scalar(
             update(models.Prompt)
-            .where(models.Prompt.id == prompt.id, models.Prompt.claim_token == prompt.claim_token, models.Prompt.status == "claimed")
-            .values(claim_token=token, claimed_at=now)
+            .where(models.Prompt.id == existing.id, models.Prompt.claim_token == existing.claim_token,
+                   models.Prompt.status == "claimed")
+            .values(claim_token=(token := self._token()), claimed_at=now)
             .returning(models.Prompt.id)
             .execution_options(synchronize_session=False)
         )
-        return token if taken is not None else None
+        if taken is None:
+            return _Claim(existing, None)  # another process took it over first
+        return _Claim(existing, token, reconcile_since=existing.claimed_at - SEND_TIMEOUT)
 
     def _token(self) -> str:
         return f"{self._process}-{secrets.token_hex(8)}"
@@ -166,8 +173,9 @@ class Poster:
     async def _record(self, channel: ChannelRef, prompt_id: int, token: str, message_id: str) -> None:
         """Record the prompt's message, and the replies held for its thread while it was in flight."""
         now = self._clock()
-        async with self._writer, self._sessions() as session, session.begin():
-            channel_id = await session.scalar(
+
+        def record(session: Session) -> list[PostPrivately]:
+            channel_id = session.scalar(
                 update(models.Prompt)
                 .where(models.Prompt.id == prompt_id, models.Prompt.claim_token == token, models.Prompt.status == "claimed")
                 .values(status="posted", message_id=message_id, posted_at=now)
@@ -175,14 +183,31 @@ class Poster:
             )
             if channel_id is None:
                 logger.warning("prompt %s was recorded by another process before this one", prompt_id)
-                return
-            notes = await session.run_sync(answers.settle_held, channel, channel_id, message_id, now, now - self._lateness)
+                return []
+            return answers.settle_held(session, channel, channel_id, message_id, now, now - self._lateness)
+
+        async with self._writer:
+            notes = await self._writes.run(record)
         for note in notes:
             await send_quietly(self._chat, note)
 
 
-async def _prompt_on(session: AsyncSession, channel_id: int, local_date: date) -> models.Prompt | None:
-    return await session.scalar(select(models.Prompt).where(
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    prompt: models.Prompt
+    token: str | None  # ours to send and record, if not None
+    reconcile_since: datetime | None = None  # a stale claim taken over: look for a landed post from then
+
+
+def _before_claim(session: Session, channel: models.Channel, local_date: date) -> tuple[ChannelRef, models.Prompt | None, int | None]:
+    """The channel's ref, its prompt for the date if one is claimed, and else the question to claim it for."""
+    ref = channel_ref(session, channel)
+    existing = _prompt_on(session, channel.id, local_date)
+    return ref, existing, choose_question(session, channel, local_date) if existing is None else None
+
+
+def _prompt_on(session: Session, channel_id: int, local_date: date) -> models.Prompt | None:
+    return session.scalar(select(models.Prompt).where(
         models.Prompt.channel_id == channel_id, models.Prompt.local_date == local_date))
 
 
@@ -191,22 +216,22 @@ def _marker() -> str:
     return "pb" + secrets.token_hex(9)
 
 
-async def choose_question(session: AsyncSession, channel: models.Channel, local_date: date) -> models.Question | None:
-    """The question for (channel, local date), the same in every process for the same history.
+def choose_question(session: Session, channel: models.Channel, local_date: date) -> int | None:
+    """The id of the question for (channel, local date), the same in every process for the same history.
 
     No question repeats until the track's active questions are all used; the previous prompt's
     category is avoided when another category is left.
     """
     # Ids and categories only: a track holds a hundred questions or more, each with its rubric and
     # follow-ups, and a fan-out chooses for every channel.
-    active = (await session.execute(
+    active = (session.execute(
         select(models.Question.id, models.Question.category)
         .where(models.Question.track == channel.track, models.Question.retired_at.is_(None))
         .order_by(models.Question.slug)
     )).all()
     if not active:
         return None
-    history = (await session.execute(
+    history = (session.execute(
         select(models.Prompt.question_id, models.Question.category)
         .join(models.Question, models.Question.id == models.Prompt.question_id)
         .where(models.Prompt.channel_id == channel.id, models.Prompt.local_date < local_date)
@@ -223,4 +248,4 @@ async def choose_question(session: AsyncSession, channel: models.Channel, local_
     previous_category = history[-1].category if history else None
     pool = [q for q in fresh if q.category != previous_category] or fresh
     seed = hashlib.sha256(f"{channel.id}:{local_date.isoformat()}".encode()).digest()
-    return await session.get_one(models.Question, pool[int.from_bytes(seed[:8], "big") % len(pool)].id)
+    return int(pool[int.from_bytes(seed[:8], "big") % len(pool)].id)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot import models
 
@@ -54,7 +55,7 @@ async def leaderboard(session: AsyncSession, channel_id: int, since: datetime | 
         (member, answers, int(count), int(total))
         for member, answers, count, total in await session.execute(query) if count and member is not None
     ]
-    names = await external_ids(session, [member for member, *_ in per_member])
+    names = await session.run_sync(external_ids, [member for member, *_ in per_member])
     standings = [
         Standing(names[member], count, total / count, bayesian(total, count), answers)
         for member, answers, count, total in per_member
@@ -62,10 +63,10 @@ async def leaderboard(session: AsyncSession, channel_id: int, since: datetime | 
     return sorted(standings, key=lambda s: (-s.score, -s.ratings, s.member_external_id))
 
 
-async def external_ids(session: AsyncSession, member_ids: list[int]) -> dict[int, str]:
+def external_ids(session: Session, member_ids: list[int]) -> dict[int, str]:
     if not member_ids:
         return {}
-    rows = await session.execute(select(models.Member.id, models.Member.external_id).where(models.Member.id.in_(member_ids)))
+    rows = session.execute(select(models.Member.id, models.Member.external_id).where(models.Member.id.in_(member_ids)))
     return {member: external for member, external in rows}
 
 
@@ -123,8 +124,8 @@ class Recap:
     top_ratings: int
 
 
-async def recap(session: AsyncSession, prompt_id: int) -> Recap:
-    answered = (await session.execute(
+def recap(session: Session, prompt_id: int) -> Recap:
+    answered = (session.execute(
         select(models.Answer.message_id, models.Answer.posted_at, models.Answer.member_id,
                models.Answer.rating_count, models.Answer.rating_sum)
         .join(models.Member, models.Member.id == models.Answer.member_id)
@@ -138,5 +139,5 @@ async def recap(session: AsyncSession, prompt_id: int) -> Recap:
     # order events happened to arrive, which redelivery and reordering change.
     best = min(rated, key=lambda r: (-bayesian(r.rating_sum, r.rating_count), -r.rating_count, r.posted_at, r.message_id))
     assert best.member_id is not None
-    names = await external_ids(session, [best.member_id])
+    names = external_ids(session, [best.member_id])
     return Recap(len(answered), members, names[best.member_id], best.rating_sum / best.rating_count, best.rating_count)

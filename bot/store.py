@@ -152,19 +152,19 @@ def find_prompt(session: Session, channel_id: int, thread: MessageRef) -> models
         models.Prompt.channel_id == channel_id, models.Prompt.message_id == thread.id))
 
 
-async def channel_ref(session: AsyncSession, channel: models.Channel) -> ChannelRef:
+def channel_ref(session: Session, channel: models.Channel) -> ChannelRef:
     key = ("workspace ref", channel.workspace_id)  # a workspace's platform and id never change
     workspace: WorkspaceRef | None = ids.get(session.info, key)
     if workspace is None:
-        row = await session.get_one(models.Workspace, channel.workspace_id)
+        row = session.get_one(models.Workspace, channel.workspace_id)
         workspace = WorkspaceRef(row.platform, row.external_id)
         ids.put(session.info, key, workspace)
     return ChannelRef(workspace, channel.external_id)
 
 
-async def latest_prompt(session: AsyncSession, channel_id: int, before: date | None = None) -> models.Prompt | None:
+def latest_prompt(session: Session, channel_id: int, before: date | None = None) -> models.Prompt | None:
     """The channel's most recent posted prompt (before local date `before`, if given)."""
     query = select(models.Prompt).where(models.Prompt.channel_id == channel_id, models.Prompt.status == "posted")
     if before is not None:
         query = query.where(models.Prompt.local_date < before)
-    return await session.scalar(query.order_by(models.Prompt.local_date.desc()).limit(1))
+    return session.scalar(query.order_by(models.Prompt.local_date.desc()).limit(1))

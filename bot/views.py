@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot import models, progress
 from bot.messages import Bullets, Context, Divider, Fields, Header, Message, Text, mention
@@ -16,26 +16,26 @@ RATING_HINT = "Reply in this thread to answer · rate answers with 1️⃣–5�
 DIFFICULTY = {1: "warm-up", 2: "core", 3: "stretch"}
 
 
-async def category_name(session: AsyncSession, track_id: str, category_id: str) -> str:
-    track = await session.get(models.Track, track_id)
+def category_name(session: Session, track_id: str, category_id: str) -> str:
+    track = session.get(models.Track, track_id)
     for category in track.categories if track else []:
         if category["id"] == category_id:
             return str(category["name"])
     return category_id
 
 
-async def prompt_message(session: AsyncSession, prompt: models.Prompt) -> Message:
+def prompt_message(session: Session, prompt: models.Prompt) -> Message:
     """The day's question, with a recap of the channel's previous prompt when there is one."""
-    question = await session.get_one(models.Question, prompt.question_id)
-    category = await category_name(session, question.track, question.category)
+    question = session.get_one(models.Question, prompt.question_id)
+    category = category_name(session, question.track, question.category)
     blocks: list[Header | Text | Context | Divider | Fields | Bullets] = [
         Header(f"Question of the day · {category}"),
         Text(question.text),
         Context(f"Difficulty: {DIFFICULTY.get(question.difficulty, question.difficulty)} · id `{question.slug}` · {RATING_HINT}"),
     ]
-    previous = await latest_prompt(session, prompt.channel_id, before=prompt.local_date)
+    previous = latest_prompt(session, prompt.channel_id, before=prompt.local_date)
     if previous is not None:
-        blocks += [Divider(), Context(recap_text(await progress.recap(session, previous.id), previous.local_date.strftime("%a %d %b")))]
+        blocks += [Divider(), Context(recap_text(progress.recap(session, previous.id), previous.local_date.strftime("%a %d %b")))]
     return Message(tuple(blocks))
 
 

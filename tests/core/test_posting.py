@@ -6,13 +6,13 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import Connection, Engine, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import models
+from bot import db, models
 from bot.core import PrepBot
 from bot.fake_chat import FakeChat
-from bot.posting import CLAIM_TIMEOUT, MAX_CONCURRENT_POSTS, Outcome, PostResult
+from bot.posting import CLAIM_TIMEOUT, MAX_CONCURRENT_POSTS, Outcome, PostResult, choose_question
 from bot.refs import ChannelRef
 from tests.builders import CHANNEL, WORKSPACE, Session
 from tests.conftest import FakeClock
@@ -172,10 +172,12 @@ async def test_a_crash_after_the_claim_and_before_the_send_is_recovered(
     core = new_core(sessions, chat, clock)
     await Session(core, chat, clock).setup("09:00 UTC daily")
     clock.set(MONDAY_0900)
-    async with sessions() as session, session.begin():
+    async with sessions() as session:
         channel = (await session.scalars(select(models.Channel))).one()
-        _, claimed = await core.poster._claim(session, channel, date(2026, 3, 2), clock())  # noqa: SLF001
-    assert claimed  # the claim is committed, then the process dies before sending
+    day = date(2026, 3, 2)
+    claim = await db.transactions(sessions).run(
+        lambda session: core.poster._claim(session, channel.id, day, None, choose_question(session, channel, day), clock()))  # noqa: SLF001
+    assert claim.token is not None  # the claim is committed, then the process dies before sending
     clock.advance(seconds=CLAIM_TIMEOUT.total_seconds() + 1)
     [result] = await new_core(sessions, chat, clock).tick()
     assert result.outcome is Outcome.POSTED and len(chat.prompts) == 1
@@ -203,14 +205,12 @@ async def test_rotation_uses_every_question_before_repeating_and_avoids_the_same
 async def test_the_choice_for_a_channel_and_date_is_the_same_in_every_process(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock,
 ) -> None:
-    from bot.posting import choose_question
-
     await Session(new_core(sessions, FakeChat(), clock), FakeChat(), clock).setup("09:00 UTC daily")
     picks = set()
     for _ in range(3):  # each session stands for a separate process reading the same history
         async with sessions() as session:
             channel = (await session.scalars(select(models.Channel))).one()
-            picks.add((await choose_question(session, channel, date(2026, 3, 2))).slug)  # type: ignore[union-attr]
+            picks.add(await session.run_sync(choose_question, channel, date(2026, 3, 2)))
     assert len(picks) == 1
 
 
@@ -275,28 +275,35 @@ async def test_posts_due_together_take_turns_to_write_on_sqlite_and_run_side_by_
     core: PrepBot, chat: FakeChat, clock: FakeClock, sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     # SQLite writes one transaction at a time; posts that raced for it slept in its busy handler.
+    # Their reads (the question to choose, the message to send) begin deferred and take no turn.
     for n in range(12):
         await Session(core, chat, clock, ChannelRef(WORKSPACE, f"C{n}")).setup("09:00 UTC daily")
     clock.set(MONDAY_0900)
-    engine = sessions.kw["bind"].sync_engine
-    out, most = [0], [0]
+    writing, most, reads = [0], [0], [0]
 
-    def checked_out(*_: object) -> None:
-        out[0] += 1
-        most[0] = max(most[0], out[0])
+    def began(connection: Connection) -> None:
+        if connection.get_execution_options().get("prepbot_reads_only"):
+            reads[0] += 1
+            return
+        writing[0] += 1
+        most[0] = max(most[0], writing[0])
 
-    def checked_in(*_: object) -> None:
-        out[0] -= 1
+    def ended(connection: Connection) -> None:
+        if not connection.get_execution_options().get("prepbot_reads_only"):
+            writing[0] -= 1
 
-    event.listen(engine, "checkout", checked_out)
-    event.listen(engine, "checkin", checked_in)
+    for name, listener in (("begin", began), ("commit", ended), ("rollback", ended)):
+        event.listen(Engine, name, listener)
     try:
         results = await core.tick()
     finally:
-        event.remove(engine, "checkout", checked_out)
-        event.remove(engine, "checkin", checked_in)
+        for name, listener in (("begin", began), ("commit", ended), ("rollback", ended)):
+            event.remove(Engine, name, listener)
     assert [r.outcome for r in results] == [Outcome.POSTED] * 12
-    if engine.dialect.name == "sqlite":
-        assert most[0] == 1, "one post's transaction at a time"
+    assert reads[0] >= 24, "each post reads before its claim and before its send"
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        assert most[0] == 1, "one post's write transaction at a time"
     else:
         assert most[0] > 1, "posts' transactions run side by side"
+
+

@@ -241,7 +241,7 @@ async def outcome(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
             "stats": stats,
             "leaderboard all": await progress.leaderboard(session, channel_id, None),
             "leaderboard week": await progress.leaderboard(session, channel_id, EVENTS_START - timedelta(days=7)),
-            "recaps": [await progress.recap(session, p.id) for p in prompts],
+            "recaps": [await session.run_sync(progress.recap, p.id) for p in prompts],
         }
 
 
