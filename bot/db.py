@@ -147,20 +147,17 @@ def transactions(sessions: async_sessionmaker[AsyncSession], *, reads_only: bool
     A SQLite file gets a pysqlite twin of its engine, used from worker threads and disposed with
     the engine; other databases (and in-memory SQLite, which a twin could not see) run on the loop.
 
-    With `reads_only`, the work only reads: on SQLite, where every other transaction begins
+    `reads_only` is for work that only reads. On SQLite, where every other transaction begins
     IMMEDIATE and so holds the database's one write lock throughout (`create_engine`), its
     transactions begin deferred and read a snapshot alongside the writer (WAL) instead of queueing
-    behind it. The work must only read: a write there does not wait for the lock, and fails with
-    "database is locked" when another connection is writing.
+    behind it; a write there would not wait for the lock but fail with "database is locked".
     """
     engine = sessions.kw["bind"]
     assert isinstance(engine, AsyncEngine)
     options = {_READS_ONLY: True} if reads_only else {}
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return OnTheLoop(async_sessionmaker(
-            engine.execution_options(**options), expire_on_commit=False, sync_session_class=ids.CachingSession,
-            info=sessions.kw.get("info")) if reads_only else sessions)
+        return OnTheLoop(async_sessionmaker(**{**sessions.kw, "bind": engine.execution_options(**options)}))
     found = _twins.get(engine.sync_engine)
     if found is None:
         twin = create_sync_engine(url.set(drivername="sqlite+pysqlite"), connect_args={"check_same_thread": False})

@@ -224,19 +224,19 @@ def choose_question(session: Session, channel: models.Channel, local_date: date)
     """
     # Ids and categories only: a track holds a hundred questions or more, each with its rubric and
     # follow-ups, and a fan-out chooses for every channel.
-    active = (session.execute(
+    active = session.execute(
         select(models.Question.id, models.Question.category)
         .where(models.Question.track == channel.track, models.Question.retired_at.is_(None))
         .order_by(models.Question.slug)
-    )).all()
+    ).all()
     if not active:
         return None
-    history = (session.execute(
+    history = session.execute(
         select(models.Prompt.question_id, models.Question.category)
         .join(models.Question, models.Question.id == models.Prompt.question_id)
         .where(models.Prompt.channel_id == channel.id, models.Prompt.local_date < local_date)
         .order_by(models.Prompt.local_date)
-    )).all()
+    ).all()
     active_ids = {q.id for q in active}
     used: set[int] = set()
     for question_id, _ in history:

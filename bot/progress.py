@@ -125,12 +125,12 @@ class Recap:
 
 
 def recap(session: Session, prompt_id: int) -> Recap:
-    answered = (session.execute(
+    answered = session.execute(
         select(models.Answer.message_id, models.Answer.posted_at, models.Answer.member_id,
                models.Answer.rating_count, models.Answer.rating_sum)
         .join(models.Member, models.Member.id == models.Answer.member_id)
         .where(models.Answer.prompt_id == prompt_id, models.Member.is_bot.is_(False), *STANDING)
-    )).all()
+    ).all()
     members = len({row.member_id for row in answered})
     rated = [row for row in answered if row.rating_count]
     if not rated:
