@@ -14,7 +14,7 @@ from bot.core import PrepBot
 from bot.fake_chat import FakeChat
 from bot.posting import CLAIM_TIMEOUT, MAX_CONCURRENT_POSTS, Outcome, PostResult, choose_question
 from bot.refs import ChannelRef
-from tests.builders import CHANNEL, WORKSPACE, Session
+from tests.builders import WORKSPACE, Session
 from tests.conftest import FakeClock
 
 MONDAY_0900 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
