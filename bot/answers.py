@@ -10,8 +10,10 @@ post is in flight, is held until the post is recorded (`settle_held`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Delete, bindparam, delete, exists, func, or_, select
 from sqlalchemy.sql.dml import Insert
@@ -196,24 +198,43 @@ def withdraw_answer(session: Session, event: AnswerDeleted) -> bool:
     return False
 
 
-def record_reaction(session: Session, event: ReactionAdded | ReactionRemoved, now: datetime) -> bool:
-    """Apply a rating reaction; return whether it changed anything (a late, older event does not)."""
-    score = RATING_EMOJI.get(event.emoji)
-    if score is None:
-        return False
-    channel_id = lock_channel(session, event.message.channel)
-    if channel_id is None:
-        return False
-    rater = member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
-    added = isinstance(event, ReactionAdded)
-    key = {"channel": channel_id, "message": event.message.id, "rater": rater}
-    if not _MOVE_REACTION.rows(session, {**key, "score": score, "present": added, "added_at": event.at if added else None, "at": event.at}):
-        return False
-    if not added:
-        _DROP_UNRATED.run(session, key)  # an add leaves a reaction present
-    _RATE_FROM_REACTIONS.run(session, {**key, "now": now})
-    tallies.recount(session, channel_id, event.message.id)
-    return True
+def record_reactions(session: Session, events: Sequence[ReactionAdded | ReactionRemoved], now: datetime) -> None:
+    """Apply rating reactions together: each reaction's row moves on, then each rating they touch is settled once.
+
+    The rating in force is a function of the rater's reactions on the message (the latest added
+    still present), so settling it after all the moves gives what settling it after each one would,
+    and a late, older event still moves nothing. Each statement runs once for all the events, in one
+    call to the driver: on PostgreSQL one round trip, where a round trip per statement per event
+    left the batch waiting on the network.
+    """
+    moves: list[dict[str, Any]] = []
+    touched: dict[tuple[int, str, int], None] = {}  # in order of first sight
+    removed: set[tuple[int, str, int]] = set()
+    for event in events:
+        score = RATING_EMOJI.get(event.emoji)
+        if score is None:
+            continue
+        channel_id = lock_channel(session, event.message.channel)
+        if channel_id is None:
+            continue
+        rater = member_id(session, event.reactor, now, is_bot=event.reactor_is_bot)
+        added = isinstance(event, ReactionAdded)
+        key = (channel_id, event.message.id, rater)
+        moves.append({"channel": channel_id, "message": event.message.id, "rater": rater, "score": score,
+                      "present": added, "added_at": event.at if added else None, "at": event.at})
+        touched[key] = None
+        if not added:
+            removed.add(key)  # adds alone leave no rating without a reaction present
+    _MOVE_REACTION.run_many(session, moves)
+    _DROP_UNRATED.run_many(session, [_reaction_key(key) for key in touched if key in removed])
+    _RATE_FROM_REACTIONS.run_many(session, [{**_reaction_key(key), "now": now} for key in touched])
+    for channel_id, message_id, _ in touched:
+        tallies.recount(session, channel_id, message_id)
+
+
+def _reaction_key(key: tuple[int, str, int]) -> dict[str, Any]:
+    channel_id, message_id, rater_id = key
+    return {"channel": channel_id, "message": message_id, "rater": rater_id}
 
 
 # The hot path's statements, with bound parameters, compiled once per dialect (`bot.prepared`).
@@ -228,7 +249,7 @@ _ON_RATING_KEY = (_RATINGS.c.channel_id == bindparam("channel"), _RATINGS.c.mess
 def _move_reaction(dialect: str) -> Insert:
     """Write a reaction's row, or move it on when this event is newer than what it reflects.
 
-    An older, redelivered or reordered event matches nothing and returns no row.
+    An older, redelivered or reordered event changes nothing.
     """
     at = bindparam("at", type_=UTCDateTime())
     added_at = bindparam("added_at", type_=UTCDateTime())
@@ -242,7 +263,6 @@ def _move_reaction(dialect: str) -> Insert:
                   "added_at": func.coalesce(added_at, _REACTIONS.c.added_at)},
             where=_REACTIONS.c.changed_at < at,
         )
-        .returning(_REACTIONS.c.id)
     )
 
 

@@ -157,31 +157,34 @@ class PrepBot:
         """Record answers and reactions in one transaction; return, for each, a private note for its author, if any.
 
         The notes are sent after the commit. The batch's event ids go to the inbox in one statement,
-        and each answer it rated is recounted once, at the end.
+        its reactions are applied together after its other events (`answers.record_reactions`), and
+        each answer it rated is recounted once, at the end.
         """
         now = self._clock()
         fresh = _first_deliveries(session, events, now)
         notes: list[PostPrivately | None] = []
+        reactions: list[ReactionAdded | ReactionRemoved] = []
         with tallies.recounted_at_end(session):
             for event in events:
-                if event.event_id in fresh:
-                    fresh.remove(event.event_id)  # an id twice in one batch is applied once
-                    notes.append(self._apply_member_event(session, event, now))
-                else:
+                if event.event_id not in fresh:
                     logger.debug("ignoring redelivered event %s", event.event_id)
                     notes.append(None)
+                    continue
+                fresh.remove(event.event_id)  # an id twice in one batch is applied once
+                if isinstance(event, ReactionAdded | ReactionRemoved):
+                    reactions.append(event)  # a rating is read from the rows, not the events' order: these go last
+                    notes.append(None)
+                else:
+                    notes.append(self._apply_answer_event(session, event, now))
+            answers.record_reactions(session, reactions, now)
         return notes
 
-    def _apply_member_event(self, session: Session, event: MemberEvent, now: datetime) -> PostPrivately | None:
-        match event:
-            case AnswerPosted() | AnswerEdited():
-                outcome = answers.record_answer(session, event, now, hold_since=now - self._lateness)
-                return answers.note_for_author(session, event, outcome)
-            case AnswerDeleted():
-                answers.withdraw_answer(session, event)
-            case ReactionAdded() | ReactionRemoved():
-                answers.record_reaction(session, event, now)
-        return None
+    def _apply_answer_event(self, session: Session, event: AnswerPosted | AnswerEdited | AnswerDeleted, now: datetime) -> PostPrivately | None:
+        if isinstance(event, AnswerDeleted):
+            answers.withdraw_answer(session, event)
+            return None
+        outcome = answers.record_answer(session, event, now, hold_since=now - self._lateness)
+        return answers.note_for_author(session, event, outcome)
 
     async def note_member(self, user: UserRef, *, is_bot: bool) -> None:
         """Record what an adapter learned about a member later (e.g. that a rater is a bot).

@@ -7,6 +7,9 @@ are exactly what the events imply, every channel is posted exactly once whatever
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
 import migrations
@@ -17,9 +20,36 @@ from tests.conftest import POSTGRES_URL
 async def test_the_ack_path_benchmark_loses_nothing_and_gets_every_tally_right() -> None:
     figures = await ackpath.main(["--small"])
     assert figures["steps"] and all(step["failed"] == 0 for step in figures["steps"]), figures["steps"]
-    assert figures["lost"] == 0 and figures["inbox_events"] == figures["events"]
+    assert figures["lost"] == 0 and figures["inbox_events"] == figures["events"] and figures["never_acknowledged"] == 0
     assert figures["tallies_checked"] > 0 and figures["tallies_wrong"] == 0, figures["wrong_examples"]
     assert figures["baseline_tallies_wrong"] == 0 and figures["baseline_sqlite3_tx_per_s"] > 0
+
+
+async def test_the_ack_path_benchmark_delivers_again_what_was_not_acknowledged_as_slack_would() -> None:
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+                seen.append(head)
+                if b"X-Slack-Retry-Num: 2" not in head:
+                    break  # the first delivery and the first retry go unanswered
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    sender = ackpath.Sender(server.sockets[0].getsockname()[1])
+    events = [ackpath.Sent("reaction_added", f"Ev{n}", {"event_id": f"Ev{n}"}) for n in range(3)]
+    try:
+        step, failed = await ackpath.run_step(sender, events, 100)
+        assert step["failed"] == 3 and failed == events
+        assert await ackpath.redeliver(sender, failed) == []
+    finally:
+        sender.close()
+        server.close()
+    retries = [head for head in seen if b"X-Slack-Retry-Num" in head]
+    assert len(seen) == 9 and len(retries) == 6 and all(b"X-Slack-Retry-Reason: http_error" in head for head in retries)
 
 
 @pytest.mark.postgres

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import random
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -172,3 +173,52 @@ async def test_recounts_wait_for_the_end_of_the_block_and_a_failed_block_recount
 
     zeroed, recounted = await db.transactions(sessions).run(after_a_failure)
     assert zeroed[1:] == (0, 0) and recounted == rated[0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_reactions_applied_as_one_batch_rate_as_they_would_one_event_at_a_time(
+    core: PrepBot, chat: FakeChat, clock: FakeClock, sessions: async_sessionmaker[AsyncSession], seed: int,
+) -> None:
+    """Reactions go last in a batch and each rating is settled once, after all of them move: still the same ratings.
+
+    The same shuffled reactions (adds and removes, their event times out of delivery order, some
+    delivered twice) rate one pair of answers one event per transaction and a twin pair in two batches.
+    """
+    members = Session(core, chat, clock)
+    await members.setup()
+    thread = await members.post_now()
+    alone = [await members.answer("alice"), await members.answer("bob")]
+    together = [await members.answer("carol"), await members.answer("dave")]
+    rng = random.Random(seed)
+    start = members.now()
+    plan = [(rng.choice((ReactionAdded, ReactionRemoved)), rng.randrange(2), rng.choice(("erin", "frank", "gina", "ivan", "judy", "kim")),
+             rng.choice(("one", "three", "five", "thumbsup")), start + timedelta(seconds=rng.randrange(1, 40)))
+            for _ in range(60)]
+    plan += rng.sample(plan, 10)  # redelivered, under new ids as a reordered resend would be
+    later = start + timedelta(seconds=50)
+    plan += [(ReactionRemoved, which, who, emoji, later) for which in range(2) for who in ("erin", "frank")
+             for emoji in ("one", "three", "five")]  # erin and frank take every rating back
+
+    def events(answers: list[MessageRef]) -> list[ReactionAdded | ReactionRemoved]:
+        return [kind(event_id(), at, answers[which], user(who), emoji) for kind, which, who, emoji, at in plan]
+
+    for event in events(alone):
+        await db.transactions(sessions).run(lambda session, event=event: core._apply_member_events(session, [event]))
+    batched = events(together)
+    batched.insert(30, AnswerPosted(event_id(), members.now(), MessageRef(CHANNEL, "mid-batch"), thread, user("hal"), "hi"))
+    for batch in (batched[:35], batched[35:]):  # the second batch finds ratings to move on or drop
+        await db.transactions(sessions).run(lambda session, batch=batch: core._apply_member_events(session, batch))
+
+    async with sessions() as session:
+        ratings = (await session.execute(text(
+            "SELECT r.message_id, m.external_id, r.score, r.rated_at, r.counted FROM ratings r "
+            "JOIN members m ON m.id = r.rater_id ORDER BY r.message_id, m.external_id"))).all()
+    by_answer = {answer.id: sorted(row[1:] for row in ratings if row[0] == answer.id) for answer in alone + together}
+    assert by_answer[alone[0].id] == by_answer[together[0].id] and by_answer[alone[1].id] == by_answer[together[1].id]
+    assert any(by_answer.values()) and not any(who in ("erin", "frank") for _, who, *_ in ratings)
+    kept, recount = await tallies_and_recount(sessions)
+    assert kept == recount
+    tallies_of = {row[0]: row[1:] for row in kept}
+    async with sessions() as session:
+        ids = dict((await session.execute(text("SELECT message_id, id FROM answers"))).all())
+    assert [tallies_of[ids[a.id]] for a in alone] == [tallies_of[ids[a.id]] for a in together]
