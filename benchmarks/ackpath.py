@@ -58,7 +58,7 @@ CHANNEL = "C0BENCH"
 ORGANIZER = "UORGANIZER"
 EMOJI = ("one", "two", "three", "four", "five")
 SCORES = {name: score for score, name in enumerate(EMOJI, start=1)}
-FULL_RATES = (100, 250, 500, 1000, 2000, 3000, 4000, 5000)
+FULL_RATES = (100, 250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000)
 SMALL_RATES = (100, 250)
 TARGET_P99_MS = {"sqlite": 75.0, "postgresql": 100.0}
 TARGET_RATE = {"sqlite": 2000, "postgresql": 1500}

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -89,15 +89,22 @@ async def member_stats(session: AsyncSession, channel_id: int, member_id: int) -
     )).all()
     received = sum(count for _, count, _ in answered)
     average = sum(total for *_, total in answered) / received if received else None
-    given = await session.scalar(select(func.count()).select_from(models.Rating).where(
-        models.Rating.rater_id == member_id, models.Rating.channel_id == channel_id, models.Rating.counted.is_(True))) or 0
-    drills = await session.scalar(select(func.count()).where(
-        models.Drill.member_id == member_id, models.Drill.channel_id == channel_id)) or 0
-    prompt_ids = (await session.scalars(select(models.Prompt.id).where(
-        models.Prompt.channel_id == channel_id, models.Prompt.status == "posted",
-    ).order_by(models.Prompt.local_date.desc()))).all()
+    given = select(func.count()).select_from(models.Rating).where(
+        models.Rating.rater_id == member_id, models.Rating.channel_id == channel_id, models.Rating.counted.is_(True))
+    drills = select(func.count()).where(models.Drill.member_id == member_id, models.Drill.channel_id == channel_id)
+    # The two counts and the channel's posted prompts, newest first, in one statement: each
+    # statement costs a round trip, and a channel without prompts still gives one row (of counts).
+    one_row = select(literal(1).label("one")).subquery()
+    rows = (await session.execute(
+        select(given.scalar_subquery(), drills.scalar_subquery(), models.Prompt.id)
+        .select_from(one_row)
+        .outerjoin(models.Prompt, and_(models.Prompt.channel_id == channel_id, models.Prompt.status == "posted"))
+        .order_by(models.Prompt.local_date.desc())
+    )).all()
+    given_count, drill_count = rows[0][0] or 0, rows[0][1] or 0
+    prompt_ids = [prompt for *_, prompt in rows if prompt is not None]
     streak, best = streaks(prompt_ids, {prompt for prompt, _, _ in answered})
-    return Stats(len(answered), received, average, given, streak, best, drills, len(prompt_ids))
+    return Stats(len(answered), received, average, given_count, streak, best, drill_count, len(prompt_ids))
 
 
 def streaks(prompts_newest_first: Sequence[int], answered: set[int | None]) -> tuple[int, int]:

@@ -222,3 +222,18 @@ async def test_stats_count_answers_ratings_and_the_streak(core: PrepBot, chat: F
     await members.command("now", admin=True)
     stats = await members.command("stats", who="alice")
     assert "Current streak: 0 questions" in stats and "Best streak: 3 questions" in stats
+
+
+async def test_stats_before_any_question_is_posted_still_count_drills(
+    core: PrepBot, chat: FakeChat, clock: FakeClock, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    members = Session(core, chat, clock)
+    await members.setup()
+    async with sessions() as session:
+        slug = (await session.scalars(select(models.Question.slug).limit(1))).one()
+    await members.drill("alice", slug)
+    await members.drill("alice", slug)
+    stats = await members.command("stats", who="alice")
+    assert "Drills taken: 2" in stats and "Answers given: 0" in stats and "Ratings given: 0" in stats
+    assert "0 questions posted in this channel so far." in stats
+    assert "Drills taken: 0" in await members.command("stats", who="bob")
