@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import CursorResult, bindparam, delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -44,6 +44,10 @@ MemberEvent = AnswerPosted | AnswerEdited | AnswerDeleted | ReactionAdded | Reac
 # creating the same new member); the event's transaction holds no outside effect, so it runs again.
 TRANSACTION_ATTEMPTS = 3
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+# Platforms redeliver within minutes (Slack's last retry comes about five minutes after the first
+# try); a week of delivery ids is ample, and the inbox stops growing for ever.
+INBOX_RETENTION = timedelta(days=7)
+PRUNE_CHUNK = 5_000
 
 
 def utc_now() -> datetime:
@@ -111,8 +115,9 @@ class PrepBot:
         self._clock = clock
         self._lateness = lateness
         self.poster = Poster(sessions, chat, clock, lateness)
+        self._transactions = db.transactions(sessions)
         self._writer: GroupCommitter[MemberEvent, PostPrivately | None] = GroupCommitter(
-            db.transactions(sessions), self._apply_member_events, retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
+            self._transactions, self._apply_member_events, retryable=retryable, attempts=TRANSACTION_ATTEMPTS)
 
     async def tick(self) -> list[PostResult]:
         """Post every prompt that is due now."""
@@ -186,6 +191,21 @@ class PrepBot:
         outcome = answers.record_answer(session, event, now, hold_since=now - self._lateness)
         return answers.note_for_author(session, event, outcome)
 
+    async def prune_inbox(self, *, keep: timedelta = INBOX_RETENTION, chunk: int = PRUNE_CHUNK) -> int:
+        """Forget the delivery ids received more than `keep` ago; return how many went.
+
+        An event that did come back later still changes nothing: answers and reactions are also
+        keyed by their message and stamped with their time (`bot.answers`). The ids go oldest
+        first, `chunk` to a transaction, so that events keep being applied in between.
+        """
+        cutoff = self._clock() - keep
+        removed = 0
+        while True:
+            gone = await self._transactions.run(lambda session: _prune_inbox(session, cutoff, chunk))
+            removed += gone
+            if gone < chunk:
+                return removed
+
     async def note_member(self, user: UserRef, *, is_bot: bool) -> None:
         """Record what an adapter learned about a member later (e.g. that a rater is a bot).
 
@@ -228,6 +248,14 @@ class PrepBot:
                 return Message.text(f"The track `{channel.track}` has no active questions. Check the question bank.")
             case _:
                 return Message.text("Posting failed; it will be retried automatically. Check the bot's logs for why.")
+
+
+def _prune_inbox(session: Session, before: datetime, chunk: int) -> int:
+    inbox = models.Base.metadata.tables["inbox_events"]
+    oldest = select(inbox.c.event_id).where(inbox.c.received_at < before).order_by(inbox.c.received_at).limit(chunk)
+    result = session.execute(delete(inbox).where(inbox.c.event_id.in_(oldest)))
+    assert isinstance(result, CursorResult)  # a DELETE's result, which counts its rows
+    return result.rowcount
 
 
 def _first_delivery(session: Session, event: Event, now: datetime) -> bool:

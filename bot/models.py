@@ -291,6 +291,7 @@ class InboxEvent(Base):
     """A platform event id already processed; a redelivery finds its row and changes nothing."""
 
     __tablename__ = "inbox_events"
+    __table_args__ = (Index(None, "received_at"),)  # pruning reads the oldest first (`PrepBot.prune_inbox`)
 
     event_id: Mapped[str] = mapped_column(String(160), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
